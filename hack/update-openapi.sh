@@ -29,6 +29,7 @@ go tool openapi-gen \
   k8s.io/api/events/v1 \
   k8s.io/api/policy/v1 \
   k8s.io/api/scheduling/v1 \
+  k8s.io/api/scheduling/v1alpha3 \
   k8s.io/api/authentication/v1 \
   k8s.io/api/authorization/v1 \
   k8s.io/api/certificates/v1

@@ -1,0 +1,289 @@
+// Package apiserver is the appliance's Kubernetes API server: the one entry point
+// to the cluster. It serves the k8s.io/api types with Kubernetes semantics on top
+// of k8s.io/apiserver's generic registry (watch cache, resourceVersions from etcd,
+// patches, server-side apply, paging, 410 Gone, protobuf), with our own defaulting,
+// validation, tables and life-cycle rules for each built-in kind.
+//
+// Requests pass authentication (client certificates, bearer tokens), then
+// authorization (system:masters; RBAC later), then admission (namespace
+// lifecycle), then the resource's strategy, then etcd.
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	apimachineryversion "k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/apiserver/pkg/server/healthz"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	storagefactory "k8s.io/apiserver/pkg/storage/storagebackend/factory"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+	basecompatibility "k8s.io/component-base/compatibility"
+
+	"github.com/appliance/appliance/appliance/apiserver/openapi"
+)
+
+// KubernetesVersion is the Kubernetes API version the appliance serves; kubectl
+// compares it with its own for the version-skew warning.
+const KubernetesVersion = "1.37.2"
+
+// Config is what the API server needs. Files are PEM.
+type Config struct {
+	BindAddress net.IP
+	Port        int
+	// Listener, when set, is used instead of binding BindAddress:Port (tests
+	// listen on port 0 and read the port back).
+	Listener net.Listener
+
+	ServingCertFile string
+	ServingKeyFile  string
+	ClientCAFile    string // the cluster CA: signs the client certificates users present
+
+	Etcd EtcdConfig
+
+	// TokenAuthenticators authenticate bearer tokens (service accounts, bootstrap
+	// tokens); empty for now.
+	TokenAuthenticators []authenticator.Token
+
+	// Version is the appliance's own version, shown in /version's gitVersion.
+	Version string
+	Log     *slog.Logger
+}
+
+// Server is a configured API server, ready to Run.
+type Server struct {
+	generic  *genericapiserver.GenericAPIServer
+	loopback *restclient.Config
+	log      *slog.Logger
+	port     int
+}
+
+// New builds the API server: storage for every resource, handlers, discovery,
+// OpenAPI, health checks. Nothing listens until Run.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	gc := genericapiserver.NewRecommendedConfig(Codecs)
+
+	secure := genericoptions.NewSecureServingOptions().WithLoopback()
+	secure.BindAddress = cfg.BindAddress
+	secure.BindPort = cfg.Port
+	secure.Listener = cfg.Listener
+	secure.ServerCert.CertKey.CertFile = cfg.ServingCertFile
+	secure.ServerCert.CertKey.KeyFile = cfg.ServingKeyFile
+	if err := secure.ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
+		return nil, fmt.Errorf("serving: %w", err)
+	}
+	clientCAPEM, err := os.ReadFile(cfg.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	clientCA, err := dynamiccertificates.NewStaticCAContent("client-ca", clientCAPEM)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	gc.SecureServing.ClientCA = clientCA
+	gc.Authentication.Authenticator = newAuthenticator(clientCA, cfg.TokenAuthenticators)
+	if gc.Authorization.Authorizer, err = newAuthorizer(); err != nil {
+		return nil, err
+	}
+
+	ev := basecompatibility.NewEffectiveVersionFromString(KubernetesVersion, "", "")
+	gc.EffectiveVersion = versionInfo{MutableEffectiveVersion: ev, appliance: cfg.Version}
+
+	namer := openapinamer.NewDefinitionNamer(externalScheme)
+	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIConfig.Info.Title = "Kubernetes"
+	gc.OpenAPIConfig.Info.Version = "v" + KubernetesVersion
+	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIV3Config.Info.Title = "Kubernetes"
+	gc.OpenAPIV3Config.Info.Version = "v" + KubernetesVersion
+
+	all := resources()
+	byGR := map[schemaGR]*resource{}
+	for _, r := range all {
+		byGR[r.groupResource()] = r
+	}
+	opts := &restOptions{etcd: cfg.Etcd, resources: byGR}
+	gc.RESTOptionsGetter = opts
+
+	// Readiness: etcd must answer. Liveness tolerates a brief etcd outage as
+	// Kubernetes' does (the check is in /healthz and /readyz, not /livez).
+	probeCfg, err := opts.GetRESTOptions(all[0].groupResource(), nil)
+	if err != nil {
+		return nil, err
+	}
+	stop := make(chan struct{})
+	etcdReady, err := storagefactory.CreateReadyCheck(probeCfg.StorageConfig.Config, stop)
+	if err != nil {
+		return nil, err
+	}
+	gc.AddReadyzChecks(healthz.NamedCheck("etcd", func(*http.Request) error { return etcdReady() }))
+	etcdHealthy, err := storagefactory.CreateHealthCheck(probeCfg.StorageConfig.Config, stop)
+	if err != nil {
+		return nil, err
+	}
+	gc.AddHealthzChecks(healthz.NamedCheck("etcd", func(*http.Request) error { return etcdHealthy() }))
+
+	// Admission: namespace lifecycle refuses objects in missing or terminating
+	// namespaces and the deletion of the namespaces the cluster needs.
+	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	gc.SharedInformerFactory = informers.NewSharedInformerFactory(client, 10*time.Minute)
+	nsLifecycle, err := lifecycle.NewLifecycle(sets.New(metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic))
+	if err != nil {
+		return nil, err
+	}
+	nsLifecycle.SetExternalKubeClientSet(client)
+	nsLifecycle.SetExternalKubeInformerFactory(gc.SharedInformerFactory)
+	if err := nsLifecycle.ValidateInitialization(); err != nil {
+		return nil, err
+	}
+	gc.AdmissionControl = admission.NewChainHandler(nsLifecycle)
+
+	gs, err := gc.Complete().New("appliance-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, err
+	}
+	gs.AddPreShutdownHookOrDie("stop-etcd-probes", func() error { close(stop); return nil })
+	if err := installGroups(gs, all, opts); err != nil {
+		return nil, err
+	}
+	s := &Server{generic: gs, loopback: gc.LoopbackClientConfig, log: cfg.Log}
+	gs.AddPostStartHookOrDie("appliance-bootstrap-namespaces", func(ctx genericapiserver.PostStartHookContext) error {
+		return s.bootstrapNamespaces(ctx, client)
+	})
+	return s, nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	return s.generic.PrepareRun().RunWithContext(ctx)
+}
+
+// LoopbackConfig is a privileged client configuration for in-process use.
+func (s *Server) LoopbackConfig() *restclient.Config { return restclient.CopyConfig(s.loopback) }
+
+// bootstrapNamespaces creates the namespaces every cluster has.
+func (s *Server) bootstrapNamespaces(ctx context.Context, client kubernetes.Interface) error {
+	for _, name := range []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease} {
+		for {
+			_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+			if err == nil || apierrors.IsAlreadyExists(err) {
+				break
+			}
+			s.log.Warn("create namespace, retrying", "namespace", name, "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// installGroups installs every group's resources, core first under /api.
+func installGroups(gs *genericapiserver.GenericAPIServer, all []*resource, opts *restOptions) error {
+	infos := map[string]*genericapiserver.APIGroupInfo{}
+	stores := map[schemaGR]*storeRef{}
+	for _, r := range all {
+		store, err := newStore(r, opts)
+		if err != nil {
+			return err
+		}
+		stores[r.groupResource()] = &storeRef{store: store, r: r}
+	}
+	for _, r := range all {
+		ref := stores[r.groupResource()]
+		info := infos[r.group]
+		if info == nil {
+			i := genericapiserver.NewDefaultAPIGroupInfo(r.group, Scheme, metav1.ParameterCodec, Codecs)
+			info = &i
+			infos[r.group] = info
+		}
+		m := map[string]rest.Storage{}
+		if r.groupResource() == (schemaGR{Resource: "namespaces"}) {
+			m[r.name] = &namespaceREST{store: ref.store, r: r}
+			m[r.name+"/finalize"] = newFinalizeREST(ref.store, r)
+		} else {
+			m[r.name] = &mainREST{Store: ref.store, r: r}
+		}
+		if r.hasStatus {
+			m[r.name+"/status"] = newStatusREST(ref.store, r)
+		}
+		if r.scale != nil {
+			m[r.name+"/scale"] = &scaleREST{store: ref.store, access: *r.scale, gr: r.groupResource()}
+		}
+		if r.groupResource() == (schemaGR{Resource: "pods"}) {
+			m["pods/binding"] = &bindingREST{store: ref.store}
+			m["pods/eviction"] = &evictionREST{pods: ref.store, pdbs: stores[schemaGR{Group: "policy", Resource: "poddisruptionbudgets"}].store}
+		}
+		for _, v := range r.versions {
+			if info.VersionedResourcesStorageMap[v] == nil {
+				info.VersionedResourcesStorageMap[v] = map[string]rest.Storage{}
+			}
+			for k, s := range m {
+				info.VersionedResourcesStorageMap[v][k] = s
+			}
+		}
+	}
+	if err := gs.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, infos[""]); err != nil {
+		return fmt.Errorf("install core group: %w", err)
+	}
+	var groups []*genericapiserver.APIGroupInfo
+	for _, g := range groupOrder[1:] {
+		groups = append(groups, infos[g])
+	}
+	if err := gs.InstallAPIGroups(groups...); err != nil {
+		return fmt.Errorf("install groups: %w", err)
+	}
+	return nil
+}
+
+// versionInfo reports the served Kubernetes version in /version, with the
+// appliance's version as build metadata (v1.37.2+appliance.0.1.0).
+type versionInfo struct {
+	basecompatibility.MutableEffectiveVersion
+	appliance string
+}
+
+func (v versionInfo) Info() *apimachineryversion.Info {
+	info := v.MutableEffectiveVersion.Info()
+	info.GitVersion = "v" + KubernetesVersion + "+appliance"
+	if v.appliance != "" {
+		info.GitVersion += "." + v.appliance
+	}
+	info.GitCommit, info.GitTreeState = "", "clean"
+	return info
+}
+
+type schemaGR = schema.GroupResource
+
+type storeRef struct {
+	store *genericregistry.Store
+	r     *resource
+}

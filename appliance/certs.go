@@ -1,0 +1,149 @@
+package appliance
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/appliance/appliance/appliance/pki"
+)
+
+// clusterCerts are the files every start needs. The cluster CA signs the API
+// server's certificate and every client certificate; etcd has a CA of its own so
+// that no cluster client certificate can ever open etcd.
+type clusterCerts struct {
+	ca         *pki.CA
+	serving    pki.Pair
+	admin      pki.Pair
+	etcdCA     string
+	etcdServer pki.Pair
+	etcdClient pki.Pair
+	dir        string
+}
+
+func ensureCerts(cfg Config, p Paths) (*clusterCerts, error) {
+	if err := os.MkdirAll(p.TLSDir, 0o700); err != nil {
+		return nil, err
+	}
+	ca, err := pki.LoadOrCreateCA(p.TLSDir, "ca", "appliance-ca")
+	if err != nil {
+		return nil, err
+	}
+	etcdCA, err := pki.LoadOrCreateCA(p.TLSDir, "etcd-ca", "appliance-etcd-ca")
+	if err != nil {
+		return nil, err
+	}
+	c := &clusterCerts{ca: ca, etcdCA: etcdCA.CertFile, dir: p.TLSDir}
+
+	host, _ := os.Hostname()
+	dns := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc." + cfg.ClusterDomain}
+	if host != "" {
+		dns = append(dns, host)
+	}
+	if cfg.NodeName != "" && cfg.NodeName != host {
+		dns = append(dns, cfg.NodeName)
+	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), cfg.KubernetesServiceIP()}
+	ips = append(ips, NodeIPs()...)
+	if cfg.AdvertiseAddress != nil {
+		ips = append(ips, cfg.AdvertiseAddress)
+	}
+	for _, san := range cfg.TLSSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, san)
+		}
+	}
+	if c.serving, err = ca.EnsureLeaf(p.TLSDir, "apiserver", pki.Leaf{CommonName: "kube-apiserver", DNSNames: dns, IPs: ips, Server: true}); err != nil {
+		return nil, err
+	}
+	if c.admin, err = ca.EnsureLeaf(p.TLSDir, "admin", pki.Leaf{CommonName: "admin", Organization: []string{"system:masters"}, Client: true}); err != nil {
+		return nil, err
+	}
+	loop := []net.IP{net.ParseIP("127.0.0.1")}
+	if c.etcdServer, err = etcdCA.EnsureLeaf(p.TLSDir, "etcd-server", pki.Leaf{CommonName: "etcd", DNSNames: []string{"localhost"}, IPs: loop, Server: true, Client: true}); err != nil {
+		return nil, err
+	}
+	if c.etcdClient, err = etcdCA.EnsureLeaf(p.TLSDir, "etcd-client", pki.Leaf{CommonName: "kube-apiserver-etcd-client", Client: true}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// clientConfig issues (once) a client certificate for an in-process component and
+// returns a client configuration for it. Until RBAC lands, components are members
+// of system:masters; their own user names already show in audit and events.
+func (c *clusterCerts) clientConfig(port int, user string) (*rest.Config, error) {
+	name := filepath.Base(user)
+	pair, err := c.ca.EnsureLeaf(c.dir, "client-"+sanitize(name), pki.Leaf{CommonName: user, Organization: []string{"system:masters"}, Client: true})
+	if err != nil {
+		return nil, err
+	}
+	return &rest.Config{
+		Host: fmt.Sprintf("https://127.0.0.1:%d", port),
+		TLSClientConfig: rest.TLSClientConfig{
+			CAFile: c.ca.CertFile, CertFile: pair.CertFile, KeyFile: pair.KeyFile,
+		},
+		QPS: 200, Burst: 400,
+	}, nil
+}
+
+func sanitize(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		if r == ':' || r == '/' {
+			r = '-'
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// writeAdminKubeconfig writes the admin kubeconfig (mode 0600) with the
+// credentials embedded, so it can be copied to another machine as it is.
+func writeAdminKubeconfig(cfg Config, c *clusterCerts, port int) error {
+	certPEM, err := os.ReadFile(c.admin.CertFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := os.ReadFile(c.admin.KeyFile)
+	if err != nil {
+		return err
+	}
+	host := "127.0.0.1"
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["appliance"] = &clientcmdapi.Cluster{
+		Server:                   fmt.Sprintf("https://%s", net.JoinHostPort(host, fmt.Sprint(port))),
+		CertificateAuthorityData: c.ca.CertPEM(),
+	}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	kc.Contexts["appliance"] = &clientcmdapi.Context{Cluster: "appliance", AuthInfo: "admin", Namespace: "default"}
+	kc.CurrentContext = "appliance"
+	data, err := clientcmd.Write(*kc)
+	if err != nil {
+		return err
+	}
+	return pki.WriteFileAtomic(cfg.AdminKubeconfig, data, 0o600)
+}
+
+// NodeIPs lists this machine's global unicast addresses.
+func NodeIPs() []net.IP {
+	var ips []net.IP
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() {
+			ips = append(ips, n.IP)
+		}
+	}
+	return ips
+}

@@ -1,0 +1,246 @@
+// Package appliance is the daemon: it wires the control plane's parts in a visible
+// order (PKI -> etcd -> API server -> controllers) and hands back a handle with
+// Ready, Err and Close, as etcd's embed package does.
+package appliance
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the effective configuration of `appliance server`. Every field has a
+// flag, an APPLIANCE_* environment variable and a key in the config file, all with
+// the same name (flag --data-dir, env APPLIANCE_DATA_DIR, key data-dir).
+type Config struct {
+	DataDir            string
+	AdminKubeconfig    string
+	BindAddress        net.IP
+	HTTPSPort          int
+	AdvertiseAddress   net.IP
+	TLSSANs            []string
+	NodeName           string
+	ClusterCIDR        netip.Prefix
+	ServiceCIDR        netip.Prefix
+	ClusterDNS         netip.Addr
+	ClusterDomain      string
+	EtcdClientPort     int
+	EtcdPeerPort       int
+	CompactionInterval time.Duration
+	LogLevel           string
+}
+
+// DefaultConfigFile is read when present; --config names another.
+const DefaultConfigFile = "/etc/appliance/config.yaml"
+
+// Defaults are those of k3s, so a homelab user finds the addresses they expect.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	return Config{
+		DataDir:            "/var/lib/appliance",
+		AdminKubeconfig:    "/etc/appliance/admin.kubeconfig",
+		BindAddress:        net.IPv4zero,
+		HTTPSPort:          6443,
+		NodeName:           strings.ToLower(host),
+		ClusterCIDR:        netip.MustParsePrefix("10.42.0.0/16"),
+		ServiceCIDR:        netip.MustParsePrefix("10.43.0.0/16"),
+		ClusterDNS:         netip.MustParseAddr("10.43.0.10"),
+		ClusterDomain:      "cluster.local",
+		EtcdClientPort:     2379,
+		EtcdPeerPort:       2380,
+		CompactionInterval: 5 * time.Minute,
+		LogLevel:           "info",
+	}
+}
+
+// AddFlags registers every key on fs, bound to c's fields.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for etcd data, certificates and node state")
+	fs.StringVar(&c.AdminKubeconfig, "admin-kubeconfig", c.AdminKubeconfig, "where to write the admin kubeconfig (mode 0600)")
+	fs.IPVar(&c.BindAddress, "bind-address", c.BindAddress, "address the API server listens on")
+	fs.IntVar(&c.HTTPSPort, "https-port", c.HTTPSPort, "port of the API server")
+	fs.IPVar(&c.AdvertiseAddress, "advertise-address", c.AdvertiseAddress, "address clients use to reach the API server (default: first node IP)")
+	fs.StringSliceVar(&c.TLSSANs, "tls-san", c.TLSSANs, "extra host names or IPs in the API server's certificate")
+	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "this node's name")
+	fs.Var(prefixValue{&c.ClusterCIDR}, "cluster-cidr", "pod network")
+	fs.Var(prefixValue{&c.ServiceCIDR}, "service-cidr", "service network; its first address is the kubernetes service")
+	fs.Var(addrValue{&c.ClusterDNS}, "cluster-dns", "cluster DNS service address")
+	fs.StringVar(&c.ClusterDomain, "cluster-domain", c.ClusterDomain, "cluster DNS domain")
+	fs.IntVar(&c.EtcdClientPort, "etcd-client-port", c.EtcdClientPort, "embedded etcd client port (loopback only)")
+	fs.IntVar(&c.EtcdPeerPort, "etcd-peer-port", c.EtcdPeerPort, "embedded etcd peer port")
+	fs.DurationVar(&c.CompactionInterval, "etcd-compaction-interval", c.CompactionInterval, "how often old etcd revisions are compacted")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+}
+
+// Load applies the config file, then APPLIANCE_* variables, to every flag not
+// given on the command line (flags win, then the environment, then the file).
+// Unknown keys and bad values are errors that name them.
+func Load(fs *pflag.FlagSet, file string, fileRequired bool, environ []string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
+
+	if data, err := os.ReadFile(file); err == nil {
+		var values map[string]any
+		if err := yaml.Unmarshal(data, &values); err != nil {
+			return fmt.Errorf("config file %s: %w", file, err)
+		}
+		keys := make([]string, 0, len(values))
+		for k := range values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f := fs.Lookup(k)
+			if f == nil || k == "config" {
+				return fmt.Errorf("config file %s: unknown key %q", file, k)
+			}
+			if set[k] {
+				continue
+			}
+			if err := setFlag(f, values[k]); err != nil {
+				return fmt.Errorf("config file %s: key %q: %w", file, k, err)
+			}
+		}
+	} else if fileRequired || !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("config file: %w", err)
+	}
+
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, "APPLIANCE_") {
+			continue
+		}
+		key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, "APPLIANCE_")), "_", "-")
+		f := fs.Lookup(key)
+		if f == nil || key == "config" {
+			if key == "config" {
+				continue
+			}
+			return fmt.Errorf("environment: unknown variable %s", name)
+		}
+		if set[key] {
+			continue
+		}
+		if err := f.Value.Set(value); err != nil {
+			return fmt.Errorf("environment: %s=%q: %w", name, value, err)
+		}
+	}
+	return nil
+}
+
+func setFlag(f *pflag.Flag, v any) error {
+	switch x := v.(type) {
+	case []any:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = fmt.Sprint(p)
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			return sv.Replace(parts)
+		}
+		return f.Value.Set(strings.Join(parts, ","))
+	case map[string]any:
+		return fmt.Errorf("expected a value, got a map")
+	case nil:
+		return fmt.Errorf("expected a value, got nothing")
+	case float64:
+		// YAML numbers arrive as float64; integers must stay integers.
+		if x == float64(int64(x)) {
+			return f.Value.Set(fmt.Sprint(int64(x)))
+		}
+		return f.Value.Set(fmt.Sprint(x))
+	default:
+		return f.Value.Set(fmt.Sprint(x))
+	}
+}
+
+// Validate checks values that each parse fine alone but not together.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
+		errs = append(errs, fmt.Errorf("data-dir: %q must be an absolute path", c.DataDir))
+	}
+	if c.AdminKubeconfig == "" {
+		errs = append(errs, errors.New("admin-kubeconfig: must not be empty"))
+	}
+	for name, p := range map[string]int{"https-port": c.HTTPSPort + 1, "etcd-client-port": c.EtcdClientPort, "etcd-peer-port": c.EtcdPeerPort} {
+		if name == "https-port" {
+			p-- // 0 picks a free port
+		}
+		if p < 1 && !(name == "https-port" && p == 0) || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s: %d is not a port (1-65535)", name, p))
+		}
+	}
+	if c.EtcdClientPort == c.EtcdPeerPort {
+		errs = append(errs, fmt.Errorf("etcd-peer-port: must differ from etcd-client-port (%d)", c.EtcdClientPort))
+	}
+	if c.NodeName == "" {
+		errs = append(errs, errors.New("node-name: must not be empty"))
+	}
+	if c.ClusterCIDR.Overlaps(c.ServiceCIDR) {
+		errs = append(errs, fmt.Errorf("service-cidr: %s overlaps cluster-cidr %s", c.ServiceCIDR, c.ClusterCIDR))
+	}
+	if !c.ServiceCIDR.Contains(c.ClusterDNS) {
+		errs = append(errs, fmt.Errorf("cluster-dns: %s is not in service-cidr %s", c.ClusterDNS, c.ServiceCIDR))
+	}
+	if c.CompactionInterval < 0 {
+		errs = append(errs, errors.New("etcd-compaction-interval: must not be negative"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level: %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// KubernetesServiceIP is the first address of the service CIDR: the
+// "kubernetes" service, and a SAN of the API server's certificate.
+func (c *Config) KubernetesServiceIP() net.IP {
+	return net.IP(c.ServiceCIDR.Masked().Addr().Next().AsSlice())
+}
+
+type prefixValue struct{ p *netip.Prefix }
+
+func (v prefixValue) String() string {
+	if v.p == nil || !v.p.IsValid() {
+		return ""
+	}
+	return v.p.String()
+}
+func (v prefixValue) Set(s string) error {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a CIDR", s)
+	}
+	*v.p = p.Masked()
+	return nil
+}
+func (v prefixValue) Type() string { return "cidr" }
+
+type addrValue struct{ a *netip.Addr }
+
+func (v addrValue) String() string {
+	if v.a == nil || !v.a.IsValid() {
+		return ""
+	}
+	return v.a.String()
+}
+func (v addrValue) Set(s string) error {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return fmt.Errorf("%q is not an IP address", s)
+	}
+	*v.a = a
+	return nil
+}
+func (v addrValue) Type() string { return "ip" }

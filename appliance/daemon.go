@@ -1,0 +1,201 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/appliance/appliance/appliance/apiserver"
+	"github.com/appliance/appliance/appliance/controllers/namespace"
+	"github.com/appliance/appliance/appliance/store"
+)
+
+// Version is the appliance's version, set at build time.
+var Version = "0.1.0-dev"
+
+// Appliance is a running server: etcd, the API server and the controllers.
+type Appliance struct {
+	cfg    Config
+	log    *slog.Logger
+	paths  Paths
+	etcd   *store.Etcd
+	cancel context.CancelFunc
+	ready  chan struct{}
+	errc   chan error
+	done   chan struct{}
+	once   sync.Once
+	port   int
+}
+
+// Paths are the files the appliance keeps under its data directory.
+type Paths struct {
+	TLSDir  string
+	EtcdDir string
+}
+
+func pathsFor(cfg Config) Paths {
+	return Paths{
+		TLSDir:  filepath.Join(cfg.DataDir, "tls"),
+		EtcdDir: filepath.Join(cfg.DataDir, "etcd"),
+	}
+}
+
+// Start brings the control plane up in order: certificates, etcd, the API server,
+// then the controllers. It returns once everything has been started; Ready closes
+// when /readyz answers ok and the default namespaces exist. Any part that fails
+// after that reports on Err. A half-started appliance cleans up after itself.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Appliance, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a := &Appliance{
+		cfg: cfg, log: log, paths: pathsFor(cfg), cancel: cancel,
+		ready: make(chan struct{}), errc: make(chan error, 4),
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	log.Info("effective config",
+		"data-dir", cfg.DataDir, "bind-address", cfg.BindAddress, "https-port", cfg.HTTPSPort,
+		"node-name", cfg.NodeName, "cluster-cidr", cfg.ClusterCIDR, "service-cidr", cfg.ServiceCIDR,
+		"cluster-dns", cfg.ClusterDNS, "cluster-domain", cfg.ClusterDomain,
+		"admin-kubeconfig", cfg.AdminKubeconfig, "etcd-client-port", cfg.EtcdClientPort)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+
+	certs, err := ensureCerts(cfg, a.paths)
+	if err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+
+	a.etcd, err = store.Start(ctx, store.Config{
+		Name: cfg.NodeName, DataDir: a.paths.EtcdDir, Host: "127.0.0.1",
+		ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort,
+		CAFile: certs.etcdCA, ServerCertFile: certs.etcdServer.CertFile, ServerKeyFile: certs.etcdServer.KeyFile,
+		ClientCertFile: certs.etcdClient.CertFile, ClientKeyFile: certs.etcdClient.KeyFile,
+	}, log.With("part", "etcd"))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("etcd ready", "took", time.Since(start).Round(time.Millisecond))
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress.String(), fmt.Sprint(cfg.HTTPSPort)))
+	if err != nil {
+		return nil, fmt.Errorf("api server: listen: %w", err)
+	}
+	a.port = ln.Addr().(*net.TCPAddr).Port
+	srv, err := apiserver.New(apiserver.Config{
+		Listener:        ln,
+		ServingCertFile: certs.serving.CertFile,
+		ServingKeyFile:  certs.serving.KeyFile,
+		ClientCAFile:    certs.ca.CertFile,
+		Etcd: apiserver.EtcdConfig{
+			Endpoints: []string{a.etcd.Endpoint()},
+			CAFile:    certs.etcdCA, CertFile: certs.etcdClient.CertFile, KeyFile: certs.etcdClient.KeyFile,
+			CompactionInterval: cfg.CompactionInterval,
+		},
+		Version: Version,
+		Log:     log.With("part", "apiserver"),
+	})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api server: %w", err)
+	}
+	a.done = make(chan struct{})
+	go func() {
+		defer close(a.done)
+		if err := srv.Run(ctx); err != nil {
+			a.errc <- fmt.Errorf("api server: %w", err)
+		}
+	}()
+	go func() {
+		select {
+		case err := <-a.etcd.Err():
+			if err != nil {
+				a.errc <- fmt.Errorf("etcd: %w", err)
+			}
+		case <-ctx.Done():
+		}
+	}()
+
+	if err := writeAdminKubeconfig(cfg, certs, a.port); err != nil {
+		return nil, fmt.Errorf("admin kubeconfig: %w", err)
+	}
+
+	controllerCfg, err := certs.clientConfig(a.port, "system:kube-controller-manager")
+	if err != nil {
+		return nil, err
+	}
+	go a.waitReady(ctx, srv.LoopbackConfig(), controllerCfg, start)
+	return a, nil
+}
+
+// waitReady polls /readyz, then starts the controllers and closes Ready.
+func (a *Appliance) waitReady(ctx context.Context, loopback, controllers *rest.Config, start time.Time) {
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		a.errc <- err
+		return
+	}
+	for {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil && string(body) == "ok" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	nsc, err := namespace.New(controllers, a.log.With("part", "namespace-controller"))
+	if err != nil {
+		a.errc <- err
+		return
+	}
+	go nsc.Run(ctx)
+	a.log.Info("appliance ready", "took", time.Since(start).Round(time.Millisecond), "port", a.port)
+	close(a.ready)
+}
+
+// Ready closes once the API server serves and the cluster's namespaces exist.
+func (a *Appliance) Ready() <-chan struct{} { return a.ready }
+
+// Err reports a part that failed after start.
+func (a *Appliance) Err() <-chan error { return a.errc }
+
+// Port is the API server's port (useful when configured as 0 in tests).
+func (a *Appliance) Port() int { return a.port }
+
+// Close stops the API server, then etcd. Safe to call more than once.
+func (a *Appliance) Close() {
+	a.once.Do(func() {
+		a.cancel()
+		if a.done != nil {
+			select {
+			case <-a.done:
+			case <-time.After(20 * time.Second):
+				a.log.Warn("api server did not stop in time")
+			}
+		}
+		if a.etcd != nil {
+			a.etcd.Close()
+		}
+	})
+}

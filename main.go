@@ -1,0 +1,136 @@
+// Command appliance is a Kubernetes appliance for homelab servers and small
+// clusters: `appliance server` runs the whole control plane in one process, and
+// `appliance kubectl` is the real kubectl, pointed at it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	kubectlcmd "k8s.io/kubectl/pkg/cmd"
+
+	"github.com/appliance/appliance/appliance"
+	"github.com/appliance/appliance/appliance/apiserver"
+)
+
+func main() {
+	// `appliance kubectl ...` hands every argument to kubectl untouched, as
+	// `k3s kubectl` does, so its own flags are never parsed here.
+	if len(os.Args) > 1 && os.Args[1] == "kubectl" {
+		os.Exit(runKubectl(os.Args[2:]))
+	}
+	if err := rootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "appliance",
+		Short:         "A Kubernetes appliance for homelab servers and small clusters",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(serverCommand(), versionCommand(), &cobra.Command{
+		Use:                "kubectl",
+		Short:              "Run kubectl against this appliance (admin kubeconfig by default)",
+		DisableFlagParsing: true,
+		Run:                func(*cobra.Command, []string) {},
+	})
+	return root
+}
+
+func serverCommand() *cobra.Command {
+	cfg := appliance.Defaults()
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: etcd, the API server and the controllers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := appliance.Load(cmd.Flags(), configFile, cmd.Flags().Changed("config"), os.Environ()); err != nil {
+				return err
+			}
+			return runServer(cfg)
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", appliance.DefaultConfigFile, "config file with the same keys as the flags")
+	cfg.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runServer(cfg appliance.Config) error {
+	log := newLogger(cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	a, err := appliance.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case err := <-a.Err():
+		return err
+	}
+	done := make(chan struct{})
+	go func() { a.Close(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New("did not stop within 30s")
+	}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the appliance and Kubernetes versions",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "appliance %s (Kubernetes v%s)\n", appliance.Version, apiserver.KubernetesVersion)
+		},
+	}
+}
+
+// runKubectl runs the embedded kubectl. Without --kubeconfig or KUBECONFIG it
+// uses the admin kubeconfig.
+func runKubectl(args []string) int {
+	if os.Getenv("KUBECONFIG") == "" && !hasKubeconfigFlag(args) {
+		path := os.Getenv("APPLIANCE_ADMIN_KUBECONFIG")
+		if path == "" {
+			path = appliance.Defaults().AdminKubeconfig
+		}
+		os.Setenv("KUBECONFIG", path)
+	}
+	cmd := kubectlcmd.NewDefaultKubectlCommand()
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func hasKubeconfigFlag(args []string) bool {
+	for _, a := range args {
+		if a == "--kubeconfig" || len(a) > 13 && a[:13] == "--kubeconfig=" {
+			return true
+		}
+	}
+	return false
+}
