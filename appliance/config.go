@@ -244,3 +244,18 @@ func (v addrValue) Set(s string) error {
 	return nil
 }
 func (v addrValue) Type() string { return "ip" }
+
+// advertiseAddress is where other machines reach the API server: the configured
+// address, else the first node IP, else loopback.
+func (c *Config) advertiseAddress() net.IP {
+	if c.AdvertiseAddress != nil && !c.AdvertiseAddress.IsUnspecified() {
+		return c.AdvertiseAddress
+	}
+	if c.BindAddress != nil && !c.BindAddress.IsUnspecified() {
+		return c.BindAddress
+	}
+	if ips := NodeIPs(); len(ips) > 0 {
+		return ips[0]
+	}
+	return net.ParseIP("127.0.0.1")
+}

@@ -110,8 +110,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Appliance, err
 			CAFile:    certs.etcdCA, CertFile: certs.etcdClient.CertFile, KeyFile: certs.etcdClient.KeyFile,
 			CompactionInterval: cfg.CompactionInterval,
 		},
-		Version: Version,
-		Log:     log.With("part", "apiserver"),
+		ServiceCIDR:      cfg.ServiceCIDR,
+		AdvertiseAddress: cfg.advertiseAddress(),
+		Version:          Version,
+		Log:              log.With("part", "apiserver"),
 	})
 	if err != nil {
 		ln.Close()

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	apimachineryversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/admission"
@@ -61,6 +63,14 @@ type Config struct {
 
 	Etcd EtcdConfig
 
+	// ServiceCIDR holds cluster IPs; its first address is the kubernetes service.
+	ServiceCIDR netip.Prefix
+	// NodePortBase and NodePortSize: node ports are allocated from
+	// [base, base+size), 30000-32767 by default as in Kubernetes.
+	NodePortBase, NodePortSize int
+	// AdvertiseAddress is the address the kubernetes service's endpoints point at.
+	AdvertiseAddress net.IP
+
 	// TokenAuthenticators authenticate bearer tokens (service accounts, bootstrap
 	// tokens); empty for now.
 	TokenAuthenticators []authenticator.Token
@@ -83,6 +93,12 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if !cfg.ServiceCIDR.IsValid() {
+		cfg.ServiceCIDR = netip.MustParsePrefix("10.43.0.0/16")
+	}
+	if cfg.NodePortSize == 0 {
+		cfg.NodePortBase, cfg.NodePortSize = 30000, 2768
 	}
 	gc := genericapiserver.NewRecommendedConfig(Codecs)
 
@@ -169,12 +185,20 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	gs.AddPreShutdownHookOrDie("stop-etcd-probes", func() error { close(stop); return nil })
-	if err := installGroups(gs, all, opts); err != nil {
+	alloc := newServiceAllocator(cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortSize)
+	if err := installGroups(gs, all, opts, alloc); err != nil {
 		return nil, err
 	}
-	s := &Server{generic: gs, loopback: gc.LoopbackClientConfig, log: cfg.Log}
-	gs.AddPostStartHookOrDie("appliance-bootstrap-namespaces", func(ctx genericapiserver.PostStartHookContext) error {
-		return s.bootstrapNamespaces(ctx, client)
+	_, port, err := gc.SecureServing.HostPort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{generic: gs, loopback: gc.LoopbackClientConfig, log: cfg.Log, port: port}
+	gs.AddPostStartHookOrDie("appliance-bootstrap", func(ctx genericapiserver.PostStartHookContext) error {
+		if err := s.bootstrapNamespaces(ctx, client); err != nil {
+			return err
+		}
+		return s.bootstrapKubernetesService(ctx, client, cfg)
 	})
 	return s, nil
 }
@@ -207,13 +231,16 @@ func (s *Server) bootstrapNamespaces(ctx context.Context, client kubernetes.Inte
 }
 
 // installGroups installs every group's resources, core first under /api.
-func installGroups(gs *genericapiserver.GenericAPIServer, all []*resource, opts *restOptions) error {
+func installGroups(gs *genericapiserver.GenericAPIServer, all []*resource, opts *restOptions, alloc *serviceAllocator) error {
 	infos := map[string]*genericapiserver.APIGroupInfo{}
 	stores := map[schemaGR]*storeRef{}
 	for _, r := range all {
 		store, err := newStore(r, opts)
 		if err != nil {
 			return err
+		}
+		if r.groupResource() == (schemaGR{Resource: "services"}) {
+			alloc.attach(store)
 		}
 		stores[r.groupResource()] = &storeRef{store: store, r: r}
 	}
@@ -279,6 +306,49 @@ func (v versionInfo) Info() *apimachineryversion.Info {
 	}
 	info.GitCommit, info.GitTreeState = "", "clean"
 	return info
+}
+
+// bootstrapKubernetesService makes default/kubernetes point at this API server,
+// at the first address of the service CIDR, as every cluster has it.
+func (s *Server) bootstrapKubernetesService(ctx context.Context, client kubernetes.Interface, cfg Config) error {
+	ip := cfg.ServiceCIDR.Masked().Addr().Next().String()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: ip,
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromInt32(int32(s.port))}},
+		},
+	}
+	if _, err := client.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create kubernetes service: %w", err)
+	}
+	addr := "127.0.0.1"
+	if cfg.AdvertiseAddress != nil {
+		addr = cfg.AdvertiseAddress.String()
+	}
+	ep := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: addr}},
+			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(s.port), Protocol: corev1.ProtocolTCP}},
+		}},
+	}
+	cur, err := client.CoreV1().Endpoints(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = client.CoreV1().Endpoints(metav1.NamespaceDefault).Create(ctx, ep, metav1.CreateOptions{})
+	case err == nil:
+		cur.Subsets = ep.Subsets
+		_, err = client.CoreV1().Endpoints(metav1.NamespaceDefault).Update(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("kubernetes endpoints: %w", err)
+	}
+	return nil
 }
 
 type schemaGR = schema.GroupResource
