@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12's packages, what building and testing the appliance
+# needs. Go (>= 1.26.6) is expected at /usr/local/go or on PATH; Debian 12 ships an
+# older Go, so it is not installed from apt.
+set -euo pipefail
+export PATH=/usr/local/go/bin:$PATH
+if ! command -v go >/dev/null; then
+  echo "install-deps: Go >= 1.26.6 is needed (e.g. unpacked at /usr/local/go)" >&2
+  exit 1
+fi
+need=()
+for pkg in git make ca-certificates openssl; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+go version
