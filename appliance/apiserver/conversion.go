@@ -87,8 +87,12 @@ func hpaV1ToV2(in *autoscalingv1.HorizontalPodAutoscaler, out *autoscalingv2.Hor
 		MinReplicas:    in.Spec.MinReplicas,
 		MaxReplicas:    in.Spec.MaxReplicas,
 	}
+	// As in Kubernetes, a v1 HPA without a target scales on 80% CPU.
+	u := int32(80)
 	if in.Spec.TargetCPUUtilizationPercentage != nil {
-		u := *in.Spec.TargetCPUUtilizationPercentage
+		u = *in.Spec.TargetCPUUtilizationPercentage
+	}
+	{
 		out.Spec.Metrics = []autoscalingv2.MetricSpec{{
 			Type: autoscalingv2.ResourceMetricSourceType,
 			Resource: &autoscalingv2.ResourceMetricSource{

@@ -19,10 +19,13 @@ func addLifecycles(list []*resource) {
 				n := obj.(*corev1.Namespace)
 				n.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
 				n.Status = corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
+				setNamespaceNameLabel(n)
 			}
 			r.prepareUpdate = func(obj, old runtime.Object) {
 				// spec.finalizers change only through /finalize.
-				obj.(*corev1.Namespace).Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
+				n := obj.(*corev1.Namespace)
+				n.Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
+				setNamespaceNameLabel(n)
 			}
 		case schema.GroupResource{Resource: "pods"}:
 			r.prepareCreate = func(obj runtime.Object) {
@@ -133,4 +136,13 @@ var statefulSetScale = scaleAccess{
 	setReplicas: func(o runtime.Object, n int32) { o.(*appsv1.StatefulSet).Spec.Replicas = &n },
 	status:      func(o runtime.Object) int32 { return o.(*appsv1.StatefulSet).Status.Replicas },
 	selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.StatefulSet).Spec.Selector },
+}
+
+// setNamespaceNameLabel keeps kubernetes.io/metadata.name equal to the name, so
+// namespace selectors can pick a namespace by name (Kubernetes does the same).
+func setNamespaceNameLabel(n *corev1.Namespace) {
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	n.Labels[corev1.LabelMetadataName] = n.Name
 }

@@ -173,6 +173,7 @@ func quietZap() *zap.Logger {
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(zapcore.ErrorLevel)
 	zc.Encoding = "console"
+	zc.DisableStacktrace = true
 	zc.OutputPaths = []string{"stderr"}
 	zc.ErrorOutputPaths = []string{"stderr"}
 	l, err := zc.Build()
