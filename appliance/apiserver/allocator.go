@@ -31,7 +31,7 @@ type serviceAllocator struct {
 	loaded   bool
 	ips      map[netip.Addr]bool
 	ports    map[int]bool
-	nextIP   netip.Addr
+	cursor   uint64
 	nextPort int
 }
 
@@ -276,28 +276,50 @@ func (a *serviceAllocator) release(x allocation) {
 	}
 }
 
-// nextFreeIP walks the range from where it last stopped, skipping the network
-// address, the first address (reserved for the kubernetes service unless asked for
-// by name) and the broadcast address.
+// nextFreeIP walks the range from where it last stopped. Offsets 0 (the network
+// address), 1 (the kubernetes service, only ever taken by name) and the last (the
+// broadcast address) are never handed out.
 func (a *serviceAllocator) nextFreeIP() (netip.Addr, bool) {
-	first := a.cidr.Addr().Next()
-	if !a.nextIP.IsValid() || !a.cidr.Contains(a.nextIP) {
-		a.nextIP = first.Next()
+	size := a.rangeSize()
+	if size < 4 {
+		return netip.Addr{}, false
 	}
-	start := a.nextIP
-	for addr := start; ; {
-		if !a.ips[addr] && addr != first && a.cidr.Contains(addr.Next()) {
-			a.nextIP = addr.Next()
+	usable := size - 3
+	for i := uint64(0); i < usable; i++ {
+		off := 2 + (a.cursor+i)%usable
+		addr := addrAt(a.cidr.Addr(), off)
+		if !a.ips[addr] {
+			a.cursor = off - 1
 			return addr, true
 		}
-		addr = addr.Next()
-		if !a.cidr.Contains(addr) || !a.cidr.Contains(addr.Next()) {
-			addr = first.Next()
-		}
-		if addr == start {
-			return netip.Addr{}, false
-		}
 	}
+	return netip.Addr{}, false
+}
+
+// rangeSize is the number of addresses in the CIDR, capped at 2^20 for large
+// IPv6 ranges.
+func (a *serviceAllocator) rangeSize() uint64 {
+	hostBits := a.cidr.Addr().BitLen() - a.cidr.Bits()
+	if hostBits > 20 {
+		hostBits = 20
+	}
+	return 1 << hostBits
+}
+
+// addrAt is base + off.
+func addrAt(base netip.Addr, off uint64) netip.Addr {
+	b := base.As16()
+	carry := off
+	for i := 15; i >= 0 && carry > 0; i-- {
+		sum := uint64(b[i]) + carry&0xff
+		b[i] = byte(sum)
+		carry = carry>>8 + sum>>8
+	}
+	addr := netip.AddrFrom16(b)
+	if base.Is4() {
+		return addr.Unmap()
+	}
+	return addr
 }
 
 func (a *serviceAllocator) nextFreePort() (int, bool) {

@@ -178,3 +178,203 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// ProcessConfig says where a child `appliance server` keeps its state and where it
+// listens. Starting twice with the same ProcessConfig restarts the same appliance.
+type ProcessConfig struct {
+	DataDir         string
+	AdminKubeconfig string
+	HTTPSPort       int
+	EtcdClientPort  int
+	EtcdPeerPort    int
+	// Args are extra command-line arguments after the ones above.
+	Args []string
+	// Env is extra environment (KEY=value); APPLIANCE_* variables of the test's
+	// own environment are never passed on.
+	Env []string
+}
+
+// NewProcessConfig is a ProcessConfig on free loopback ports under t.TempDir().
+func NewProcessConfig(t testing.TB) ProcessConfig {
+	t.Helper()
+	dir := t.TempDir()
+	ports := FreePorts(t, 3)
+	return ProcessConfig{
+		DataDir:         filepath.Join(dir, "data"),
+		AdminKubeconfig: filepath.Join(dir, "admin.kubeconfig"),
+		HTTPSPort:       ports[0],
+		EtcdClientPort:  ports[1],
+		EtcdPeerPort:    ports[2],
+	}
+}
+
+// ServerArgs is the `appliance server ...` command line for pc.
+func (pc ProcessConfig) ServerArgs() []string {
+	args := []string{"server",
+		"--data-dir", pc.DataDir,
+		"--admin-kubeconfig", pc.AdminKubeconfig,
+		"--bind-address", "127.0.0.1",
+		"--https-port", fmt.Sprint(pc.HTTPSPort),
+		"--etcd-client-port", fmt.Sprint(pc.EtcdClientPort),
+		"--etcd-peer-port", fmt.Sprint(pc.EtcdPeerPort),
+		"--node-name", "test-node",
+	}
+	return append(args, pc.Args...)
+}
+
+// ProcessEnv is the environment of a child appliance: the test's own, without
+// APPLIANCE_* variables, plus extra.
+func ProcessEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "APPLIANCE_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// Process is an `appliance server` running as a child process.
+type Process struct {
+	Cmd        *exec.Cmd
+	Config     ProcessConfig
+	Kubeconfig string
+	REST       *rest.Config
+	Client     kubernetes.Interface
+
+	output *lockedBuffer
+	done   chan struct{}
+}
+
+// StartProcess runs `appliance server` (the binary from Binary) as a child process
+// with pc's data directory and ports, and returns once /readyz answers ok with the
+// admin kubeconfig's credentials. The process is killed (SIGKILL, by PID) when the
+// test ends unless it has already exited; its output is logged if the test failed.
+func StartProcess(t testing.TB, pc ProcessConfig) *Process {
+	t.Helper()
+	p := &Process{Config: pc, Kubeconfig: pc.AdminKubeconfig, output: &lockedBuffer{}, done: make(chan struct{})}
+	p.Cmd = exec.Command(Binary(t), pc.ServerArgs()...)
+	p.Cmd.Env = ProcessEnv(pc.Env...)
+	p.Cmd.Stdout, p.Cmd.Stderr = p.output, p.output
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start appliance server: %v", err)
+	}
+	go func() {
+		_ = p.Cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			t.Logf("appliance server (pid %d) output:\n%s", p.Cmd.Process.Pid, p.Output())
+		}
+	})
+	if err := p.WaitReady(60 * time.Second); err != nil {
+		t.Fatalf("appliance server (pid %d): %v", p.Cmd.Process.Pid, err) // the cleanup logs its output
+	}
+	p.REST = RESTConfig(t, pc.AdminKubeconfig)
+	p.Client = kubernetes.NewForConfigOrDie(p.REST)
+	return p
+}
+
+// WaitReady polls /readyz with the admin kubeconfig until it answers "ok", the
+// process exits, or timeout passes.
+func (p *Process) WaitReady(timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = p.readyz(); last == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited before ready (%s)", p.Cmd.ProcessState)
+		case <-deadline.C:
+			return fmt.Errorf("not ready within %s: %v", timeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Process) readyz() error {
+	if _, err := os.Stat(p.Config.AdminKubeconfig); err != nil {
+		return err
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Config.AdminKubeconfig)
+	if err != nil {
+		return err
+	}
+	rc.Timeout = 2 * time.Second
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	if string(body) != "ok" {
+		return fmt.Errorf("/readyz: %s", body)
+	}
+	return nil
+}
+
+// Done closes when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitCode is the exit code once Done is closed (-1 if a signal killed it).
+func (p *Process) ExitCode() int {
+	<-p.done
+	return p.Cmd.ProcessState.ExitCode()
+}
+
+// Signal sends sig to the process (by PID).
+func (p *Process) Signal(sig os.Signal) error { return p.Cmd.Process.Signal(sig) }
+
+// WaitExit waits up to timeout for the process to exit and reports whether it did.
+func (p *Process) WaitExit(timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// Kill sends SIGKILL (by PID) unless the process has exited, and waits for it.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.Cmd.Process.Kill()
+	<-p.done
+}
+
+// Output is everything the process wrote to stdout and stderr so far.
+func (p *Process) Output() string { return p.output.String() }
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
