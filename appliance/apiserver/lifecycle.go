@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,6 +34,8 @@ func addLifecycles(list []*resource) {
 				p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&p.Spec)}
 			}
 			r.gracefulDelete = podGracefulDelete
+		case schema.GroupResource{Group: "batch", Resource: "jobs"}:
+			r.prepareCreate = jobSelector
 		case schema.GroupResource{Resource: "persistentvolumes"}:
 			r.prepareCreate = func(obj runtime.Object) {
 				obj.(*corev1.PersistentVolume).Status = corev1.PersistentVolumeStatus{Phase: corev1.VolumePending}
@@ -43,6 +46,29 @@ func addLifecycles(list []*resource) {
 			}
 		}
 	}
+}
+
+// jobSelector gives a Job without manualSelector a selector on its own UID and
+// labels its pod template to match, as Kubernetes' job registry does.
+func jobSelector(obj runtime.Object) {
+	job := obj.(*batchv1.Job)
+	if job.Spec.ManualSelector != nil && *job.Spec.ManualSelector {
+		return
+	}
+	uid := string(job.UID)
+	labels := map[string]string{
+		batchv1.ControllerUidLabel: uid,
+		batchv1.JobNameLabel:       job.Name,
+		"controller-uid":           uid,
+		"job-name":                 job.Name,
+	}
+	if job.Spec.Template.Labels == nil {
+		job.Spec.Template.Labels = map[string]string{}
+	}
+	for k, v := range labels {
+		job.Spec.Template.Labels[k] = v
+	}
+	job.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{batchv1.ControllerUidLabel: uid}}
 }
 
 // podGracefulDelete: a pod that runs on a node is marked for deletion and stays
