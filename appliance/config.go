@@ -251,7 +251,7 @@ func (c *Config) advertiseAddress() net.IP {
 	if c.AdvertiseAddress != nil && !c.AdvertiseAddress.IsUnspecified() {
 		return c.AdvertiseAddress
 	}
-	if c.BindAddress != nil && !c.BindAddress.IsUnspecified() {
+	if c.BindAddress != nil && !c.BindAddress.IsUnspecified() && !c.BindAddress.IsLoopback() {
 		return c.BindAddress
 	}
 	if ips := NodeIPs(); len(ips) > 0 {

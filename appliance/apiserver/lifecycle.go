@@ -34,6 +34,10 @@ func addLifecycles(list []*resource) {
 				p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&p.Spec)}
 			}
 			r.gracefulDelete = podGracefulDelete
+		case schema.GroupResource{Resource: "secrets"}:
+			// stringData is write-only: it is merged into data, as Kubernetes does.
+			r.prepareCreate = func(obj runtime.Object) { mergeStringData(obj.(*corev1.Secret)) }
+			r.prepareUpdate = func(obj, _ runtime.Object) { mergeStringData(obj.(*corev1.Secret)) }
 		case schema.GroupResource{Group: "batch", Resource: "jobs"}:
 			r.prepareCreate = jobSelector
 		case schema.GroupResource{Resource: "persistentvolumes"}:
@@ -171,4 +175,18 @@ func setNamespaceNameLabel(n *corev1.Namespace) {
 		n.Labels = map[string]string{}
 	}
 	n.Labels[corev1.LabelMetadataName] = n.Name
+}
+
+func mergeStringData(s *corev1.Secret) {
+	if len(s.StringData) == 0 {
+		s.StringData = nil
+		return
+	}
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	for k, v := range s.StringData {
+		s.Data[k] = []byte(v)
+	}
+	s.StringData = nil
 }

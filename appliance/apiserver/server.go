@@ -325,10 +325,12 @@ func (s *Server) bootstrapKubernetesService(ctx context.Context, client kubernet
 	if _, err := client.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create kubernetes service: %w", err)
 	}
-	addr := "127.0.0.1"
-	if cfg.AdvertiseAddress != nil {
-		addr = cfg.AdvertiseAddress.String()
+	if cfg.AdvertiseAddress == nil || cfg.AdvertiseAddress.IsLoopback() || cfg.AdvertiseAddress.IsUnspecified() {
+		// Endpoints may not point at loopback (pods would reach themselves).
+		s.log.Warn("no routable advertise address: default/kubernetes has no endpoints")
+		return nil
 	}
+	addr := cfg.AdvertiseAddress.String()
 	ep := &corev1.Endpoints{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
 			Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
