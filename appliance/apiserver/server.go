@@ -178,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 	if err := nsLifecycle.ValidateInitialization(); err != nil {
 		return nil, err
 	}
-	gc.AdmissionControl = admission.NewChainHandler(nsLifecycle)
+	gc.AdmissionControl = admission.NewChainHandler(nsLifecycle, newPodAdmission(gc.SharedInformerFactory))
 
 	gs, err := gc.Complete().New("appliance-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
@@ -196,6 +196,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{generic: gs, loopback: gc.LoopbackClientConfig, log: cfg.Log, port: port}
 	gs.AddPostStartHookOrDie("appliance-bootstrap", func(ctx genericapiserver.PostStartHookContext) error {
 		if err := s.bootstrapNamespaces(ctx, client); err != nil {
+			return err
+		}
+		if err := bootstrapPriorityClasses(ctx, client); err != nil {
 			return err
 		}
 		return s.bootstrapKubernetesService(ctx, client, cfg)
