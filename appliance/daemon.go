@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/appliance/appliance/appliance/apiserver"
-	"github.com/appliance/appliance/appliance/controllers/namespace"
 	"github.com/appliance/appliance/appliance/store"
 )
 
@@ -166,12 +165,10 @@ func (a *Appliance) waitReady(ctx context.Context, loopback, controllers *rest.C
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	nsc, err := namespace.New(controllers, a.log.With("part", "namespace-controller"))
-	if err != nil {
+	if err := a.startControllers(ctx, controllers); err != nil {
 		a.errc <- err
 		return
 	}
-	go nsc.Run(ctx)
 	a.log.Info("appliance ready", "took", time.Since(start).Round(time.Millisecond), "port", a.port)
 	close(a.ready)
 }

@@ -1,0 +1,506 @@
+// Package bench measures the appliance's API server over real HTTPS (client-go,
+// client certificates) against an in-process appliance whose embedded etcd fsyncs
+// to disk, and the floor under it: raw etcd puts of the same size to the same etcd.
+//
+//	go test -count=1 -run '^$' -bench . -benchtime 5s ./appliance/e2e/bench/
+//
+// Every benchmark reports p50-ms and p99-ms (latency of one operation) and ops/s
+// (operations completed per second of wall time, all workers together).
+// docs/PERFORMANCE.md has the figures.
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/appliance/appliance/appliance/testcluster"
+)
+
+const (
+	// workers is the concurrency of every request benchmark and of the etcd floor.
+	workers = 16
+	// watchers is the number of concurrent watches in BenchmarkWatchFanout.
+	watchers = 1000
+	// listSize is the number of objects BenchmarkList lists.
+	listSize = 100
+)
+
+func TestMain(m *testing.M) {
+	// The in-process API server logs every request setup at klog's info level.
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("stderrthreshold", "ERROR")
+	klog.SetOutput(io.Discard)
+
+	code := m.Run()
+	shared.tb.cleanup()
+	os.Exit(code)
+}
+
+// shared is one appliance for every benchmark, so that BenchmarkEtcdPutFloor puts
+// to the very etcd that served BenchmarkCreate.
+var shared struct {
+	once sync.Once
+	tb   mainTB
+	c    *testcluster.Cluster
+	err  error
+
+	createOpsPerSec float64 // BenchmarkCreate/protobuf, for the floor ratio
+	valueSize       int     // bytes of a stored ConfigMap like those of BenchmarkCreate
+	runs            atomic.Int64
+}
+
+func cluster(b *testing.B) *testcluster.Cluster {
+	b.Helper()
+	shared.once.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				f, ok := r.(fatal)
+				if !ok {
+					panic(r)
+				}
+				shared.err = f
+			}
+		}()
+		shared.c = testcluster.Start(&shared.tb)
+	})
+	if shared.err != nil {
+		b.Fatalf("start appliance: %v", shared.err)
+	}
+	return shared.c
+}
+
+// client is a clientset without client-side rate limiting, speaking contentType.
+func client(b *testing.B, c *testcluster.Cluster, contentType string) kubernetes.Interface {
+	b.Helper()
+	rc := rest.CopyConfig(c.REST)
+	rc.QPS, rc.Burst = -1, 0
+	rc.ContentType = contentType
+	rc.Timeout = time.Minute
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cs
+}
+
+// namespace creates a namespace of its own for one benchmark run.
+func namespace(b *testing.B, cs kubernetes.Interface, prefix string) string {
+	b.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, shared.runs.Add(1))
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		b.Fatalf("create namespace %s: %v", name, err)
+	}
+	return name
+}
+
+// configMap is the object every benchmark writes: a small, typical ConfigMap.
+func configMap(name string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "bench", "tier": "backend"}},
+		Data: map[string]string{
+			"config.yaml": "listen: :8080\nlog-level: info\nupstream: http://backend.default.svc.cluster.local:9000\n",
+			"feature":     "enabled",
+		},
+	}
+}
+
+// result is what a pool run measured.
+type result struct {
+	ops     int
+	elapsed time.Duration
+	lat     []time.Duration // sorted
+}
+
+func (r result) opsPerSec() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return sorted[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (r result) report(b *testing.B) {
+	b.ReportMetric(ms(percentile(r.lat, 0.50)), "p50-ms")
+	b.ReportMetric(ms(percentile(r.lat, 0.99)), "p99-ms")
+	b.ReportMetric(r.opsPerSec(), "ops/s")
+}
+
+// pool runs op once per b.Loop iteration on a fixed pool of workers goroutines and
+// measures each call and the wall time until the last call returned. Any error
+// fails the benchmark.
+func pool(b *testing.B, op func(i int) error) result {
+	b.Helper()
+	jobs := make(chan int)
+	lat := make([][]time.Duration, workers)
+	var (
+		wg       sync.WaitGroup
+		firstErr atomic.Pointer[error]
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}()
+	}
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		jobs <- n
+		n++
+	}
+	// b.Loop stopped the timer after handing out the last call; the calls still
+	// running belong to the measurement too.
+	b.StartTimer()
+	close(jobs)
+	wg.Wait()
+	b.StopTimer()
+	r := result{ops: n, elapsed: time.Since(start), lat: slices.Concat(lat...)}
+	if err := firstErr.Load(); err != nil {
+		b.Fatalf("operation failed: %v", *err)
+	}
+	slices.Sort(r.lat)
+	return r
+}
+
+// BenchmarkCreate: ConfigMap creates from 16 workers, in protobuf (what
+// controllers and client-go programs configured for it send) and JSON (kubectl's
+// and most SDKs' encoding).
+func BenchmarkCreate(b *testing.B) {
+	c := cluster(b)
+	for _, ct := range []struct{ name, contentType string }{
+		{"protobuf", runtime.ContentTypeProtobuf},
+		{"json", runtime.ContentTypeJSON},
+	} {
+		b.Run(ct.name, func(b *testing.B) {
+			cs := client(b, c, ct.contentType)
+			ns := namespace(b, cs, "bench-create")
+			cms := cs.CoreV1().ConfigMaps(ns)
+			r := pool(b, func(i int) error {
+				_, err := cms.Create(context.Background(), configMap("cm-"+strconv.Itoa(i)), metav1.CreateOptions{})
+				return err
+			})
+			r.report(b)
+			if ct.contentType == runtime.ContentTypeProtobuf {
+				shared.createOpsPerSec = r.opsPerSec()
+				shared.valueSize = storedSize(b, c, ns, "cm-0")
+			}
+		})
+	}
+}
+
+// BenchmarkGet: Get of one ConfigMap by name (a consistent read: the generic
+// registry reads it from etcd).
+func BenchmarkGet(b *testing.B) {
+	c := cluster(b)
+	cs := client(b, c, runtime.ContentTypeProtobuf)
+	ns := namespace(b, cs, "bench-get")
+	cms := cs.CoreV1().ConfigMaps(ns)
+	if _, err := cms.Create(context.Background(), configMap("target"), metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	pool(b, func(int) error {
+		_, err := cms.Get(context.Background(), "target", metav1.GetOptions{})
+		return err
+	}).report(b)
+}
+
+// BenchmarkList: a List of a namespace holding 100 ConfigMaps (a consistent list).
+func BenchmarkList(b *testing.B) {
+	c := cluster(b)
+	cs := client(b, c, runtime.ContentTypeProtobuf)
+	ns := namespace(b, cs, "bench-list")
+	cms := cs.CoreV1().ConfigMaps(ns)
+	for i := range listSize {
+		if _, err := cms.Create(context.Background(), configMap("cm-"+strconv.Itoa(i)), metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pool(b, func(int) error {
+		list, err := cms.List(context.Background(), metav1.ListOptions{})
+		if err == nil && len(list.Items) != listSize {
+			err = fmt.Errorf("listed %d ConfigMaps, want %d", len(list.Items), listSize)
+		}
+		return err
+	}).report(b)
+}
+
+// BenchmarkWatchFanout: 1,000 concurrent watches of one namespace; every
+// iteration creates one ConfigMap, and every watcher must receive every one of
+// them, in order (a watcher that misses one, or whose watch ends early, fails the
+// benchmark). The watches are spread over 20 HTTP/2 connections (the server allows
+// 100 streams per connection). Latency is from just before the create is sent to
+// the watcher having decoded the event; ops/s is events per second (each delivered
+// 1,000 times), measured until the last watcher had the last event;
+// deliveries/s is ops/s x 1,000.
+func BenchmarkWatchFanout(b *testing.B) {
+	c := cluster(b)
+	cs := client(b, c, runtime.ContentTypeProtobuf)
+	ns := namespace(b, cs, "bench-fanout")
+	list, err := cs.CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	const conns = 20
+	clients := make([]kubernetes.Interface, conns)
+	for i := range clients {
+		rc := rest.CopyConfig(c.REST)
+		rc.QPS, rc.Burst = -1, 0
+		rc.ContentType = runtime.ContentTypeProtobuf
+		// A transport of its own (client-go shares one per TLS configuration).
+		tlsCfg, err := rest.TLSConfigFor(rc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rc.TLSClientConfig = rest.TLSClientConfig{}
+		rc.Transport = &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
+		if clients[i], err = kubernetes.NewForConfig(rc); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	type watcher struct {
+		got  int
+		lat  []time.Duration
+		miss error
+	}
+	ws := make([]*watcher, watchers)
+	var done sync.WaitGroup
+	for i := range ws {
+		w, err := clients[i%conns].CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+		if err != nil {
+			b.Fatalf("watch %d: %v", i, err)
+		}
+		ws[i] = &watcher{}
+		done.Add(1)
+		go func(me *watcher) {
+			defer done.Done()
+			defer w.Stop()
+			for ev := range w.ResultChan() {
+				if ev.Type != watch.Added {
+					me.miss = fmt.Errorf("event %s %v", ev.Type, ev.Object)
+					return
+				}
+				cm := ev.Object.(*corev1.ConfigMap)
+				if cm.Name == "end" {
+					return
+				}
+				if cm.Name != "ev-"+strconv.Itoa(me.got) {
+					me.miss = fmt.Errorf("got %s, want ev-%d", cm.Name, me.got)
+					return
+				}
+				sent, _ := strconv.ParseInt(cm.Annotations["sent"], 10, 64)
+				me.lat = append(me.lat, time.Since(time.Unix(0, sent)))
+				me.got++
+			}
+			me.miss = errors.New("watch ended early")
+		}(ws[i])
+	}
+
+	cms := cs.CoreV1().ConfigMaps(ns)
+	create := func(name string) {
+		cm := configMap(name)
+		cm.Annotations = map[string]string{"sent": strconv.FormatInt(time.Now().UnixNano(), 10)}
+		if _, err := cms.Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+			b.Fatalf("create %s: %v", name, err)
+		}
+	}
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		create("ev-" + strconv.Itoa(n))
+		n++
+	}
+	b.StartTimer() // until every watcher has every event
+	create("end")
+	finished := make(chan struct{})
+	go func() { done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(2 * time.Minute):
+		cancel()
+		<-finished
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var lat []time.Duration
+	missed := 0
+	for i, w := range ws {
+		if w.miss != nil || w.got != n {
+			if missed == 0 {
+				b.Errorf("watcher %d: %d of %d events: %v", i, w.got, n, w.miss)
+			}
+			missed++
+		}
+		lat = append(lat, w.lat...)
+	}
+	if missed > 0 {
+		b.Fatalf("%d of %d watchers missed events", missed, watchers)
+	}
+	slices.Sort(lat)
+	r := result{ops: n, elapsed: elapsed, lat: lat}
+	r.report(b)
+	b.ReportMetric(r.opsPerSec()*watchers, "deliveries/s")
+}
+
+// BenchmarkEtcdPutFloor: raw puts to the appliance's own etcd through a clientv3
+// client with the API server's etcd client certificate, of values the size of the
+// ConfigMaps BenchmarkCreate stored (their protobuf encoding), from the same 16
+// workers, each to a new key as a create is. No API server can create faster than
+// this; api/etcd is BenchmarkCreate/protobuf's ops/s divided by this one's.
+func BenchmarkEtcdPutFloor(b *testing.B) {
+	c := cluster(b)
+	if shared.valueSize == 0 {
+		cs := client(b, c, runtime.ContentTypeProtobuf)
+		ns := namespace(b, cs, "bench-floor")
+		if _, err := cs.CoreV1().ConfigMaps(ns).Create(context.Background(), configMap("cm-0"), metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		shared.valueSize = storedSize(b, c, ns, "cm-0")
+	}
+	cli := etcdClient(b, c)
+	value := string(make([]byte, shared.valueSize))
+	prefix := fmt.Sprintf("/bench-floor/%d/", shared.runs.Add(1))
+	r := pool(b, func(i int) error {
+		_, err := cli.Put(context.Background(), prefix+strconv.Itoa(i), value)
+		return err
+	})
+	r.report(b)
+	b.ReportMetric(float64(shared.valueSize), "value-bytes")
+	if shared.createOpsPerSec > 0 {
+		b.ReportMetric(shared.createOpsPerSec/r.opsPerSec(), "api/etcd")
+	}
+}
+
+// storedSize is the size of a ConfigMap's value in etcd: what the API server wrote.
+func storedSize(b *testing.B, c *testcluster.Cluster, ns, name string) int {
+	b.Helper()
+	cli := etcdClient(b, c)
+	resp, err := cli.Get(context.Background(), "/registry/core/configmaps/"+ns+"/"+name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 {
+		b.Fatalf("configmap %s/%s not in etcd", ns, name)
+	}
+	return len(resp.Kvs[0].Value)
+}
+
+// etcdClient connects to the appliance's etcd with the API server's client
+// certificate.
+func etcdClient(b *testing.B, c *testcluster.Cluster) *clientv3.Client {
+	b.Helper()
+	tlsDir := filepath.Join(c.Config.DataDir, "tls")
+	info := transport.TLSInfo{
+		CertFile:      filepath.Join(tlsDir, "etcd-client.crt"),
+		KeyFile:       filepath.Join(tlsDir, "etcd-client.key"),
+		TrustedCAFile: filepath.Join(tlsDir, "etcd-ca.crt"),
+	}
+	tlsCfg, err := info.ClientConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{fmt.Sprintf("https://127.0.0.1:%d", c.Config.EtcdClientPort)},
+		TLS:         tlsCfg,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// fatal is how mainTB stops testcluster.Start.
+type fatal string
+
+func (f fatal) Error() string { return string(f) }
+
+// mainTB is the testing.TB the shared appliance lives in: it outlives every
+// benchmark and is cleaned up by TestMain. It implements what testcluster.Start
+// uses; the embedded (nil) interface only supplies testing.TB's unexported method.
+type mainTB struct {
+	testing.TB
+	mu       sync.Mutex
+	cleanups []func()
+}
+
+func (m *mainTB) Helper()         {}
+func (m *mainTB) Name() string    { return "bench" }
+func (m *mainTB) Failed() bool    { return false }
+func (m *mainTB) Log(args ...any) { fmt.Fprintln(os.Stderr, args...) }
+func (m *mainTB) Logf(f string, args ...any) {
+	fmt.Fprintf(os.Stderr, f+"\n", args...)
+}
+func (m *mainTB) Error(args ...any)            { panic(fatal(fmt.Sprint(args...))) }
+func (m *mainTB) Errorf(f string, args ...any) { panic(fatal(fmt.Sprintf(f, args...))) }
+func (m *mainTB) Fatal(args ...any)            { panic(fatal(fmt.Sprint(args...))) }
+func (m *mainTB) Fatalf(f string, args ...any) { panic(fatal(fmt.Sprintf(f, args...))) }
+func (m *mainTB) FailNow()                     { panic(fatal("FailNow")) }
+
+func (m *mainTB) Cleanup(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cleanups = append(m.cleanups, f)
+}
+
+func (m *mainTB) TempDir() string {
+	dir, err := os.MkdirTemp("", "appliance-bench-")
+	if err != nil {
+		panic(fatal(err.Error()))
+	}
+	m.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// cleanup runs the cleanups, last registered first, as testing does.
+func (m *mainTB) cleanup() {
+	m.mu.Lock()
+	fs := m.cleanups
+	m.cleanups = nil
+	m.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}

@@ -1,0 +1,246 @@
+package errors_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/appliance/appliance/appliance/pki"
+	"github.com/appliance/appliance/appliance/testcluster"
+)
+
+// TestAPIErrors runs every refused request against one appliance. Each case works
+// in a namespace of its own and ends by reading back the state it started from.
+func TestAPIErrors(t *testing.T) {
+	c := testcluster.Start(t)
+	ctx := context.Background()
+	cms := func(ns string) interface {
+		Create(context.Context, *corev1.ConfigMap, metav1.CreateOptions) (*corev1.ConfigMap, error)
+		Update(context.Context, *corev1.ConfigMap, metav1.UpdateOptions) (*corev1.ConfigMap, error)
+		Get(context.Context, string, metav1.GetOptions) (*corev1.ConfigMap, error)
+	} {
+		return c.Client.CoreV1().ConfigMaps(ns)
+	}
+	newCM := func(name, v string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"v": v}}
+	}
+	admin := adminHTTP(t, c.REST)
+	url := func(path string) string { return c.REST.Host + path }
+
+	t.Run("StaleUpdateConflict", func(t *testing.T) {
+		ns := "err-stale"
+		createNamespace(t, c.Client, ns)
+		if _, err := cms(ns).Create(ctx, newCM("stale", "1"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		old, err := cms(ns).Get(ctx, "stale", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := old.DeepCopy()
+		fresh.Data["v"] = "2"
+		current, err := cms(ns).Update(ctx, fresh, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatalf("first update: %v", err)
+		}
+		stale := old.DeepCopy() // still carries the first read's resourceVersion
+		stale.Data["v"] = "3"
+		_, err = cms(ns).Update(ctx, stale, metav1.UpdateOptions{})
+		expectAPIError(t, "update with an old resourceVersion", err, http.StatusConflict, metav1.StatusReasonConflict)
+
+		got, err := cms(ns).Get(ctx, "stale", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["v"] != "2" || got.ResourceVersion != current.ResourceVersion {
+			t.Fatalf("after the refused update: v=%q rv=%s, want v=2 rv=%s", got.Data["v"], got.ResourceVersion, current.ResourceVersion)
+		}
+		list := expectConfigMaps(t, c.Client, ns, "stale")
+		if list.Items[0].Data["v"] != "2" {
+			t.Fatalf("list after the refused update: v=%q, want 2", list.Items[0].Data["v"])
+		}
+	})
+
+	t.Run("CreateExistingAlreadyExists", func(t *testing.T) {
+		ns := "err-exists"
+		createNamespace(t, c.Client, ns)
+		first, err := cms(ns).Create(ctx, newCM("dup", "1"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cms(ns).Create(ctx, newCM("dup", "2"), metav1.CreateOptions{})
+		st := expectAPIError(t, "second create of the same name", err, http.StatusConflict, metav1.StatusReasonAlreadyExists)
+		if st.Details == nil || st.Details.Name != "dup" || st.Details.Kind != "configmaps" {
+			t.Errorf("details %+v, want name dup kind configmaps", st.Details)
+		}
+		got, err := cms(ns).Get(ctx, "dup", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["v"] != "1" || got.UID != first.UID || got.ResourceVersion != first.ResourceVersion {
+			t.Fatalf("after the refused create: v=%q uid=%s rv=%s, want the first object (v=1 uid=%s rv=%s)",
+				got.Data["v"], got.UID, got.ResourceVersion, first.UID, first.ResourceVersion)
+		}
+		expectConfigMaps(t, c.Client, ns, "dup")
+	})
+
+	t.Run("BodyTooLarge", func(t *testing.T) {
+		ns := "err-large"
+		createNamespace(t, c.Client, ns)
+		body := configMapJSON("big", map[string]string{"big": strings.Repeat("x", 4<<20)})
+		r := do(t, admin, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "application/json", body)
+		expectStatus(t, "POST of a 4 MiB ConfigMap", r, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge)
+		expectNotFound(t, c.Client, ns, "big")
+		expectConfigMaps(t, c.Client, ns)
+	})
+
+	t.Run("InvalidDeployment", func(t *testing.T) {
+		ns := "err-invalid"
+		createNamespace(t, c.Client, ns)
+		replicas := int32(-1)
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "invalid"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: &replicas,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "a"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "b"}},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}, // no image
+				},
+			},
+		}
+		deployments := c.Client.AppsV1().Deployments(ns)
+		_, err := deployments.Create(ctx, d, metav1.CreateOptions{})
+		st := expectAPIError(t, "create of an invalid Deployment", err, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid)
+		var fields []string
+		if st.Details != nil {
+			for _, cause := range st.Details.Causes {
+				fields = append(fields, cause.Field)
+			}
+		}
+		for _, want := range []string{"spec.replicas", "spec.template.metadata.labels", "spec.template.spec.containers[0].image"} {
+			if !slices.Contains(fields, want) {
+				t.Errorf("no StatusCause for %s; causes: %q (message %q)", want, fields, st.Message)
+			}
+		}
+		if _, err := deployments.Get(ctx, "invalid", metav1.GetOptions{}); err == nil {
+			t.Fatalf("the invalid Deployment was stored")
+		}
+		list, err := deployments.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) != 0 {
+			t.Fatalf("%d deployments after the refused create, want 0", len(list.Items))
+		}
+	})
+
+	t.Run("NoCredentials", func(t *testing.T) {
+		ns := "err-anonymous"
+		createNamespace(t, c.Client, ns)
+		plain := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, c.REST)}}}
+		t.Cleanup(plain.CloseIdleConnections)
+		r := do(t, plain, http.MethodGet, url("/api/v1/namespaces"), "", nil)
+		expectStatus(t, "GET /api/v1/namespaces without credentials", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+		r = do(t, plain, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "application/json", configMapJSON("anon", map[string]string{"v": "1"}))
+		expectStatus(t, "POST of a ConfigMap without credentials", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+		for _, path := range []string{"/livez", "/readyz", "/healthz", "/version"} {
+			r := do(t, plain, http.MethodGet, url(path), "", nil)
+			if r.Code != http.StatusOK {
+				t.Errorf("GET %s without credentials: HTTP %d, want 200; body %.300s", path, r.Code, r.Body)
+			}
+			if path == "/version" && !strings.Contains(string(r.Body), `"gitVersion"`) {
+				t.Errorf("/version: %s", r.Body)
+			}
+		}
+		expectNotFound(t, c.Client, ns, "anon")
+		expectConfigMaps(t, c.Client, ns)
+	})
+
+	t.Run("ClientCertificateFromAnotherCA", func(t *testing.T) {
+		ns := "err-foreign"
+		createNamespace(t, c.Client, ns)
+		other, err := pki.LoadOrCreateCA(t.TempDir(), "other-ca", "other-ca")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same identity as the admin's: only the signer differs.
+		der, key, err := other.Issue(pki.Leaf{CommonName: "admin", Organization: []string{"system:masters"}, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		foreign := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: caPool(t, c.REST),
+			// Present the certificate even though the server's acceptable CAs do
+			// not include its issuer (crypto/tls would otherwise send none).
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil },
+		}}}
+		t.Cleanup(foreign.CloseIdleConnections)
+		r := do(t, foreign, http.MethodGet, url("/api/v1/namespaces"), "", nil)
+		expectStatus(t, "GET /api/v1/namespaces with a foreign client certificate", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+		r = do(t, foreign, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "application/json", configMapJSON("foreign", map[string]string{"v": "1"}))
+		expectStatus(t, "POST with a foreign client certificate", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+		expectNotFound(t, c.Client, ns, "foreign")
+		expectConfigMaps(t, c.Client, ns)
+	})
+
+	t.Run("MalformedJSON", func(t *testing.T) {
+		ns := "err-malformed"
+		createNamespace(t, c.Client, ns)
+		body := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"broken"},"data":{"v":`)
+		r := do(t, admin, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "application/json", body)
+		expectStatus(t, "POST of truncated JSON", r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+		expectNotFound(t, c.Client, ns, "broken")
+		expectConfigMaps(t, c.Client, ns)
+	})
+
+	t.Run("UnsupportedContentType", func(t *testing.T) {
+		ns := "err-mediatype"
+		createNamespace(t, c.Client, ns)
+		r := do(t, admin, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "text/plain", configMapJSON("text", map[string]string{"v": "1"}))
+		expectStatus(t, "POST with Content-Type text/plain", r, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType)
+		expectNotFound(t, c.Client, ns, "text")
+		expectConfigMaps(t, c.Client, ns)
+	})
+
+	t.Run("StrictUnknownFields", func(t *testing.T) {
+		ns := "err-strict"
+		createNamespace(t, c.Client, ns)
+		body := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"strict","nosuchmeta":"x"},"nosuchfield":1,"data":{"v":"1"}}`)
+		r := do(t, admin, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps?fieldValidation=Strict"), "application/json", body)
+		expectStatus(t, "strict POST with unknown fields", r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+		for _, f := range []string{"nosuchfield", "nosuchmeta"} {
+			if !strings.Contains(r.Status.Message, f) {
+				t.Errorf("message %q does not name the unknown field %s", r.Status.Message, f)
+			}
+		}
+		expectNotFound(t, c.Client, ns, "strict")
+		expectConfigMaps(t, c.Client, ns)
+
+		// The same for an update: the stored object stays as it was.
+		orig, err := cms(ns).Create(ctx, newCM("strict", "1"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"strict","resourceVersion":%q},"nosuchfield":1,"data":{"v":"2"}}`, orig.ResourceVersion))
+		r = do(t, admin, http.MethodPut, url("/api/v1/namespaces/"+ns+"/configmaps/strict?fieldValidation=Strict"), "application/json", body)
+		expectStatus(t, "strict PUT with an unknown field", r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+		got, err := cms(ns).Get(ctx, "strict", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["v"] != "1" || got.ResourceVersion != orig.ResourceVersion {
+			t.Fatalf("after the refused update: v=%q rv=%s, want v=1 rv=%s", got.Data["v"], got.ResourceVersion, orig.ResourceVersion)
+		}
+		expectConfigMaps(t, c.Client, ns, "strict")
+	})
+}
