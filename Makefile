@@ -3,7 +3,9 @@
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 VERSION ?= 0.1.0-dev
-LDFLAGS := -X github.com/appliance/appliance/appliance.Version=$(VERSION)
+# kubectl reads its own version from component-base; it must be the Kubernetes
+# version we serve (v1.37.2), or `kubectl version` fails to parse it.
+LDFLAGS := -X github.com/appliance/appliance/appliance.Version=$(VERSION) $(shell ./hack/ldflags.sh)
 
 .PHONY: build deps test vet bench bench-smoke ci run openapi
 

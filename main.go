@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/component-base/cli"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/apiserver"
@@ -120,8 +122,9 @@ func runKubectl(args []string) int {
 	}
 	cmd := kubectlcmd.NewDefaultKubectlCommand()
 	cmd.SetArgs(args)
-	if err := cmd.Execute(); err != nil {
-		return 1
+	// As kubectl's own main: logging flags (-v) and its error printing.
+	if err := cli.RunNoErrOutput(cmd); err != nil {
+		kubectlutil.CheckErr(err)
 	}
 	return 0
 }

@@ -1,6 +1,8 @@
 package apiserver
 
 import (
+	"maps"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -73,6 +75,11 @@ func jobSelector(obj runtime.Object) {
 		job.Spec.Template.Labels[k] = v
 	}
 	job.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{batchv1.ControllerUidLabel: uid}}
+	// Defaulting gives a Job without labels its template's labels; do it here
+	// too, after the template got its own, so what is stored is what is read.
+	if len(job.Labels) == 0 {
+		job.Labels = maps.Clone(job.Spec.Template.Labels)
+	}
 }
 
 // podGracefulDelete: a pod that runs on a node is marked for deletion and stays

@@ -850,7 +850,9 @@ func testNamespaceDeletion(t *testing.T, c *testcluster.Cluster, _ string) {
 	createConfigMap(t, c, ns, "a", nil)
 	createConfigMap(t, c, ns, "b", nil)
 	createConfigMap(t, c, ns, "held", nil, finalizer)
-	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, newDeployment("web"), metav1.CreateOptions{}); err != nil {
+	web := newDeployment("web")
+	web.Spec.Replicas = ptr.To[int32](0) // no pods to wait for, whatever controllers run
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, web, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, newPod("pod", "pod"), metav1.CreateOptions{}); err != nil {

@@ -108,7 +108,8 @@ var ssaNoOpExceptions = map[string]string{
 
 // checkUnchanged fails the test for every object of before whose resourceVersion
 // differs in after, but for those in changed, which must have a new one. With
-// server-side apply, ssaNoOpExceptions may change in managedFields times only.
+// server-side apply, ssaNoOpExceptions may change in managedFields times only;
+// and a controller may have written an object's status in between.
 func checkUnchanged(t *testing.T, before, after map[string]*unstructured.Unstructured, serverSide bool, changed ...string) {
 	t.Helper()
 	for k, b := range before {
@@ -119,13 +120,42 @@ func checkUnchanged(t *testing.T, before, after map[string]*unstructured.Unstruc
 			if !moved {
 				t.Errorf("%s: resourceVersion unchanged, but the manifest changed it", k)
 			}
+		case moved && sameButStatus(b, a) && !apiequality.Semantic.DeepEqual(withoutRV(b).Object, withoutRV(a).Object):
+			t.Logf("%s: resourceVersion %s -> %s for a status update (a controller's)", k, b.GetResourceVersion(), a.GetResourceVersion())
 		case moved && serverSide && ssaNoOpExceptions[k] != "" && sameButManagedFieldsTimes(b, a):
 			t.Logf("%s: resourceVersion %s -> %s with only managedFields times changed, as in Kubernetes (%s)",
 				k, b.GetResourceVersion(), a.GetResourceVersion(), ssaNoOpExceptions[k])
+		case moved && apiequality.Semantic.DeepEqual(withoutRV(b).Object, withoutRV(a).Object):
+			t.Errorf("%s: resourceVersion %s -> %s, but the object reads the same: rewritten though nothing changed", k, b.GetResourceVersion(), a.GetResourceVersion())
 		case moved:
 			t.Errorf("%s: resourceVersion %s -> %s, but the manifest did not change it", k, b.GetResourceVersion(), a.GetResourceVersion())
 		}
 	}
+}
+
+func withoutRV(u *unstructured.Unstructured) *unstructured.Unstructured {
+	u = u.DeepCopy()
+	u.SetResourceVersion("")
+	return u
+}
+
+// sameButStatus reports whether a and b differ only in status and in the
+// managedFields of the status subresource.
+func sameButStatus(a, b *unstructured.Unstructured) bool {
+	strip := func(u *unstructured.Unstructured) *unstructured.Unstructured {
+		u = u.DeepCopy()
+		u.SetResourceVersion("")
+		unstructured.RemoveNestedField(u.Object, "status")
+		var mf []metav1.ManagedFieldsEntry
+		for _, e := range u.GetManagedFields() {
+			if e.Subresource != "status" {
+				mf = append(mf, e)
+			}
+		}
+		u.SetManagedFields(mf)
+		return u
+	}
+	return apiequality.Semantic.DeepEqual(strip(a).Object, strip(b).Object)
 }
 
 func sameButManagedFieldsTimes(a, b *unstructured.Unstructured) bool {
@@ -406,8 +436,12 @@ func TestKubectlRead(t *testing.T) {
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80}},
 		},
 	}
-	if _, err := c.Client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+	svc, err := c.Client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		t.Errorf("service web got cluster IP %q, want one allocated", svc.Spec.ClusterIP)
 	}
 	for _, p := range []*corev1.Pod{newPod("web-1", "web"), newPod("db-1", "db")} {
 		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -433,8 +467,8 @@ func TestKubectlRead(t *testing.T) {
 			wantInRows []string
 		}{
 			{name: "pods", resource: "pods", header: "NAME READY STATUS RESTARTS AGE", wantNames: []string{"db-1", "web-1"}, wantInRows: []string{"web-1 0/1 Pending 0", "db-1 0/1 Running 0"}},
-			{name: "deployments", resource: "deployments", header: "NAME READY UP-TO-DATE AVAILABLE AGE", wantNames: []string{"web"}, wantInRows: []string{"web 0/2 0 0"}},
-			{name: "services", resource: "services", header: "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE", wantNames: []string{"web"}, wantInRows: []string{"web ClusterIP"}},
+			{name: "deployments", resource: "deployments", header: "NAME READY UP-TO-DATE AVAILABLE AGE", wantNames: []string{"web"}, wantInRows: []string{"web 0/2"}},
+			{name: "services", resource: "services", header: "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE", wantNames: []string{"web"}, wantInRows: []string{"web ClusterIP " + svc.Spec.ClusterIP + " <none> 80/TCP"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				out := c.Kubectl(t, "get", tc.resource, "-n", ns)
@@ -573,6 +607,30 @@ func TestKubectlRead(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("explain output lacks %q:\n%s", want, out)
 			}
+		}
+	})
+
+	t.Run("version", func(t *testing.T) {
+		out, errOut, err := c.TryKubectl(t, nil, "version")
+		if err != nil {
+			t.Errorf("kubectl version: %v\n%s%s", err, out, errOut)
+		}
+		if !strings.Contains(out, "Server Version: v1.37.2") {
+			t.Errorf("kubectl version does not show the server's v1.37.2:\n%s", out)
+		}
+		if strings.Contains(errOut, "version difference") {
+			t.Errorf("kubectl version warns of a version skew:\n%s", errOut)
+		}
+	})
+
+	t.Run("-v logs requests", func(t *testing.T) {
+		// kubectl's klog verbosity flag, the first tool of anyone debugging.
+		out, errOut, err := c.TryKubectl(t, nil, "-v=6", "get", "namespaces")
+		if err != nil {
+			t.Fatalf("kubectl -v=6 get namespaces: %v\n%s%s", err, out, errOut)
+		}
+		if !strings.Contains(errOut, "/api/v1/namespaces") {
+			t.Errorf("kubectl -v=6 logged no request for /api/v1/namespaces:\n%s", errOut)
 		}
 	})
 
@@ -904,12 +962,17 @@ func newDeployment(name string) *appsv1.Deployment {
 	}
 }
 
+// newPod is a pod no scheduler places (its schedulerName is nobody's), so it
+// stays Pending on no node and is deleted at once, whatever controllers run.
 func newPod(name, app string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": app}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{
-			{Name: "main", Image: "busybox:1.36", Command: []string{"sleep", "infinity"}},
-		}},
+		Spec: corev1.PodSpec{
+			SchedulerName: "e2e-unscheduled",
+			Containers: []corev1.Container{
+				{Name: "main", Image: "busybox:1.36", Command: []string{"sleep", "infinity"}},
+			},
+		},
 	}
 }
 

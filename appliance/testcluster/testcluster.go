@@ -155,7 +155,12 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "appliance")
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		flags, err := exec.Command(filepath.Join(moduleRoot(), "hack", "ldflags.sh")).Output()
+		if err != nil {
+			buildErr = fmt.Errorf("hack/ldflags.sh: %w", err)
+			return
+		}
+		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(flags)), "-o", binPath, ".")
 		cmd.Dir = moduleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
