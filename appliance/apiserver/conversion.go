@@ -29,20 +29,12 @@ func addConversions(s *runtime.Scheme) error {
 		}},
 		{(*autoscalingv1.HorizontalPodAutoscalerList)(nil), (*autoscalingv2.HorizontalPodAutoscalerList)(nil), func(a, b any, _ conversion.Scope) error {
 			in, out := a.(*autoscalingv1.HorizontalPodAutoscalerList), b.(*autoscalingv2.HorizontalPodAutoscalerList)
-			out.ListMeta = in.ListMeta
-			out.Items = make([]autoscalingv2.HorizontalPodAutoscaler, len(in.Items))
-			for i := range in.Items {
-				hpaV1ToV2(&in.Items[i], &out.Items[i])
-			}
+			out.ListMeta, out.Items = in.ListMeta, convertItems(in.Items, hpaV1ToV2)
 			return nil
 		}},
 		{(*autoscalingv2.HorizontalPodAutoscalerList)(nil), (*autoscalingv1.HorizontalPodAutoscalerList)(nil), func(a, b any, _ conversion.Scope) error {
 			in, out := a.(*autoscalingv2.HorizontalPodAutoscalerList), b.(*autoscalingv1.HorizontalPodAutoscalerList)
-			out.ListMeta = in.ListMeta
-			out.Items = make([]autoscalingv1.HorizontalPodAutoscaler, len(in.Items))
-			for i := range in.Items {
-				hpaV2ToV1(&in.Items[i], &out.Items[i])
-			}
+			out.ListMeta, out.Items = in.ListMeta, convertItems(in.Items, hpaV2ToV1)
 			return nil
 		}},
 		{(*eventsv1.Event)(nil), (*corev1.Event)(nil), func(a, b any, _ conversion.Scope) error {
@@ -55,20 +47,12 @@ func addConversions(s *runtime.Scheme) error {
 		}},
 		{(*eventsv1.EventList)(nil), (*corev1.EventList)(nil), func(a, b any, _ conversion.Scope) error {
 			in, out := a.(*eventsv1.EventList), b.(*corev1.EventList)
-			out.ListMeta = in.ListMeta
-			out.Items = make([]corev1.Event, len(in.Items))
-			for i := range in.Items {
-				eventToCore(&in.Items[i], &out.Items[i])
-			}
+			out.ListMeta, out.Items = in.ListMeta, convertItems(in.Items, eventToCore)
 			return nil
 		}},
 		{(*corev1.EventList)(nil), (*eventsv1.EventList)(nil), func(a, b any, _ conversion.Scope) error {
 			in, out := a.(*corev1.EventList), b.(*eventsv1.EventList)
-			out.ListMeta = in.ListMeta
-			out.Items = make([]eventsv1.Event, len(in.Items))
-			for i := range in.Items {
-				eventFromCore(&in.Items[i], &out.Items[i])
-			}
+			out.ListMeta, out.Items = in.ListMeta, convertItems(in.Items, eventFromCore)
 			return nil
 		}},
 	}
@@ -78,6 +62,15 @@ func addConversions(s *runtime.Scheme) error {
 		}
 	}
 	return nil
+}
+
+// convertItems converts a list's items one by one.
+func convertItems[A, B any](in []A, convert func(*A, *B)) []B {
+	out := make([]B, len(in))
+	for i := range in {
+		convert(&in[i], &out[i])
+	}
+	return out
 }
 
 func hpaV1ToV2(in *autoscalingv1.HorizontalPodAutoscaler, out *autoscalingv2.HorizontalPodAutoscaler) {

@@ -87,11 +87,38 @@ func cluster(b *testing.B) *testcluster.Cluster {
 			}
 		}()
 		shared.c = testcluster.Start(&shared.tb)
+		warmUp(shared.c)
 	})
 	if shared.err != nil {
 		b.Fatalf("start appliance: %v", shared.err)
 	}
 	return shared.c
+}
+
+// warmUp creates some ConfigMaps from every worker before the first benchmark, so
+// that connections, caches and the heap are in their steady state for all of them.
+func warmUp(c *testcluster.Cluster) {
+	rc := rest.CopyConfig(c.REST)
+	rc.QPS, rc.Burst = -1, 0
+	rc.ContentType = runtime.ContentTypeProtobuf
+	cs := kubernetes.NewForConfigOrDie(rc)
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-warmup"}}, metav1.CreateOptions{}); err != nil {
+		panic(fatal("warm-up: " + err.Error()))
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				name := fmt.Sprintf("cm-%d-%d", w, i)
+				_, _ = cs.CoreV1().ConfigMaps("bench-warmup").Create(ctx, configMap(name), metav1.CreateOptions{})
+				_, _ = cs.CoreV1().ConfigMaps("bench-warmup").Get(ctx, name, metav1.GetOptions{})
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // client is a clientset without client-side rate limiting, speaking contentType.
