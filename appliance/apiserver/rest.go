@@ -350,7 +350,7 @@ func (r *evictionREST) takeDisruption(ctx context.Context, pod *corev1.Pod, dryR
 	}
 	pdb := match[0]
 	tooMany := func() error {
-		e := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
+		e := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
 		e.ErrStatus.Details.Causes = append(e.ErrStatus.Details.Causes, metav1.StatusCause{
 			Type:    "DisruptionBudget",
 			Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name, pdb.Status.DesiredHealthy, pdb.Status.CurrentHealthy),
