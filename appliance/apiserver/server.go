@@ -180,6 +180,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	gc.AdmissionControl = admission.NewChainHandler(nsLifecycle, newPodAdmission(gc.SharedInformerFactory))
 
+	// Open watches end within 2 s of a SIGTERM; clients re-establish them.
+	gc.ShutdownWatchTerminationGracePeriod = 2 * time.Second
+
 	gs, err := gc.Complete().New("appliance-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
 		return nil, err
@@ -325,8 +328,12 @@ func (s *Server) bootstrapKubernetesService(ctx context.Context, client kubernet
 				TargetPort: intstr.FromInt32(int32(s.port))}},
 		},
 	}
-	if _, err := client.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create kubernetes service: %w", err)
+	if _, err := client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := client.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create kubernetes service: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("get kubernetes service: %w", err)
 	}
 	if cfg.AdvertiseAddress == nil || cfg.AdvertiseAddress.IsLoopback() || cfg.AdvertiseAddress.IsUnspecified() {
 		// Endpoints may not point at loopback (pods would reach themselves).
