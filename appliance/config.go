@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type Config struct {
 	EtcdPeerPort       int
 	CompactionInterval time.Duration
 	LogLevel           string
+	// Controllers lists the controller loops to run, as kube-controller-manager's
+	// --controllers: "*" is every loop, "name" adds one, "-name" removes one.
+	Controllers []string
 }
 
 // DefaultConfigFile is read when present; --config names another.
@@ -59,6 +63,7 @@ func Defaults() Config {
 		EtcdPeerPort:       2380,
 		CompactionInterval: 5 * time.Minute,
 		LogLevel:           "info",
+		Controllers:        []string{"*"},
 	}
 }
 
@@ -79,6 +84,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.EtcdPeerPort, "etcd-peer-port", c.EtcdPeerPort, "embedded etcd peer port")
 	fs.DurationVar(&c.CompactionInterval, "etcd-compaction-interval", c.CompactionInterval, "how often old etcd revisions are compacted")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controller loops to run: * for all, name to add one, -name to remove one ("+strings.Join(ControllerNames, ", ")+")")
 }
 
 // Load applies the config file, then APPLIANCE_* variables, to every flag not
@@ -195,6 +201,11 @@ func (c *Config) Validate() error {
 	if c.CompactionInterval < 0 {
 		errs = append(errs, errors.New("etcd-compaction-interval: must not be negative"))
 	}
+	for _, name := range c.Controllers {
+		if n := strings.TrimPrefix(name, "-"); n != "*" && !slices.Contains(ControllerNames, n) {
+			errs = append(errs, fmt.Errorf("controllers: unknown controller %q (known: %s)", name, strings.Join(ControllerNames, ", ")))
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -258,4 +269,26 @@ func (c *Config) advertiseAddress() net.IP {
 		return ips[0]
 	}
 	return net.ParseIP("127.0.0.1")
+}
+
+// ControllerNames are the controller loops `appliance server` can run.
+var ControllerNames = []string{
+	"namespace", "garbage-collector", "serviceaccount", "node-ipam", "node-lifecycle",
+	"replicaset", "deployment",
+}
+
+// ControllerEnabled reports whether the loop called name runs.
+func (c *Config) ControllerEnabled(name string) bool {
+	on := false
+	for _, x := range c.Controllers {
+		switch x {
+		case "*":
+			on = true
+		case name:
+			on = true
+		case "-" + name, "-*":
+			return false
+		}
+	}
+	return on
 }

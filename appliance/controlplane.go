@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -10,10 +11,12 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/appliance/appliance/appliance/controllers"
+	"github.com/appliance/appliance/appliance/controllers/deployment"
 	"github.com/appliance/appliance/appliance/controllers/garbagecollector"
 	"github.com/appliance/appliance/appliance/controllers/namespace"
 	"github.com/appliance/appliance/appliance/controllers/nodeipam"
 	"github.com/appliance/appliance/appliance/controllers/nodelifecycle"
+	"github.com/appliance/appliance/appliance/controllers/replicaset"
 	"github.com/appliance/appliance/appliance/controllers/serviceaccount"
 )
 
@@ -37,37 +40,69 @@ func (a *Appliance) startControllers(ctx context.Context, cfg *rest.Config) erro
 	return nil
 }
 
+// run adapts a constructor's result to a loop.
+func run[C interface{ Run(context.Context) }](c C, err error) (func(context.Context), error) {
+	if err != nil {
+		return nil, err
+	}
+	return c.Run, nil
+}
+
 // runControllers builds every loop, runs them until ctx ends and waits for them.
 func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client kubernetes.Interface) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	part := func(name string) *slog.Logger { return a.log.With("part", name) }
 
 	var loops []func(context.Context)
-	nsc, err := namespace.New(cfg, part("namespace-controller"))
-	if err != nil {
-		return err
+	add := func(name string, build func(log *slog.Logger) (func(context.Context), error)) error {
+		if !a.cfg.ControllerEnabled(name) {
+			return nil
+		}
+		run, err := build(part(name + "-controller"))
+		if err != nil {
+			return fmt.Errorf("%s controller: %w", name, err)
+		}
+		loops = append(loops, run)
+		return nil
 	}
-	loops = append(loops, nsc.Run)
-	gc, err := garbagecollector.New(cfg, garbagecollector.Config{}, part("garbage-collector"))
-	if err != nil {
-		return err
+	const workers = 5
+	for _, c := range []struct {
+		name  string
+		build func(log *slog.Logger) (func(context.Context), error)
+	}{
+		{"namespace", func(log *slog.Logger) (func(context.Context), error) {
+			c, err := namespace.New(cfg, log)
+			return run(c, err)
+		}},
+		{"garbage-collector", func(log *slog.Logger) (func(context.Context), error) {
+			c, err := garbagecollector.New(cfg, garbagecollector.Config{}, log)
+			return run(c, err)
+		}},
+		{"serviceaccount", func(log *slog.Logger) (func(context.Context), error) {
+			c, err := serviceaccount.New(client, factory, serviceaccount.Config{}, log)
+			return run(c, err)
+		}},
+		{"node-ipam", func(log *slog.Logger) (func(context.Context), error) {
+			c, err := nodeipam.New(client, factory, nodeipam.Config{ClusterCIDR: a.cfg.ClusterCIDR}, log)
+			return run(c, err)
+		}},
+		{"node-lifecycle", func(log *slog.Logger) (func(context.Context), error) {
+			c, err := nodelifecycle.New(client, factory, nodelifecycle.Config{}, log)
+			return run(c, err)
+		}},
+		{"replicaset", func(log *slog.Logger) (func(context.Context), error) {
+			c := replicaset.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"deployment", func(log *slog.Logger) (func(context.Context), error) {
+			c := deployment.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+	} {
+		if err := add(c.name, c.build); err != nil {
+			return err
+		}
 	}
-	loops = append(loops, gc.Run)
-	sa, err := serviceaccount.New(client, factory, serviceaccount.Config{}, part("serviceaccount-controller"))
-	if err != nil {
-		return err
-	}
-	loops = append(loops, sa.Run)
-	ipam, err := nodeipam.New(client, factory, nodeipam.Config{ClusterCIDR: a.cfg.ClusterCIDR}, part("node-ipam"))
-	if err != nil {
-		return err
-	}
-	loops = append(loops, ipam.Run)
-	nl, err := nodelifecycle.New(client, factory, nodelifecycle.Config{}, part("node-lifecycle"))
-	if err != nil {
-		return err
-	}
-	loops = append(loops, nl.Run)
 
 	var wg sync.WaitGroup
 	for _, run := range loops {

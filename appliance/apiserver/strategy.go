@@ -103,21 +103,37 @@ func (s strategy) CheckGracefulDelete(ctx context.Context, obj runtime.Object, o
 	return s.r.gracefulDelete(obj, options)
 }
 
-// statusStrategy serves the /status subresource: only status (and the conditions
-// within it) changes; spec and the user's metadata come from the stored object.
+// statusStrategy serves the /status subresource: status changes, and so may
+// labels and annotations (kubelets and controllers write them along with status,
+// as Kubernetes' pod, node and workload status strategies allow); the spec and
+// the system metadata (generation, deletionTimestamp, finalizers, owners) come
+// from the stored object.
 type statusStrategy struct{ strategy }
 
 func (s statusStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
-	keep := reflect.ValueOf(obj).Elem().FieldByName("Status")
-	saved := reflect.New(keep.Type()).Elem()
-	saved.Set(keep)
-	newMeta, _ := meta.Accessor(obj)
-	rv, managed := newMeta.GetResourceVersion(), newMeta.GetManagedFields()
-	reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(old.DeepCopyObject()).Elem())
-	reflect.ValueOf(obj).Elem().FieldByName("Status").Set(saved)
-	newMeta, _ = meta.Accessor(obj)
-	newMeta.SetResourceVersion(rv)
-	newMeta.SetManagedFields(managed)
+	nv, ov := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+	t := nv.Type()
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		nv.Field(i).Set(ov.Field(i))
+	}
+	newMeta, err1 := meta.Accessor(obj)
+	oldMeta, err2 := meta.Accessor(old)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	newMeta.SetGeneration(oldMeta.GetGeneration())
+	newMeta.SetDeletionTimestamp(oldMeta.GetDeletionTimestamp())
+	newMeta.SetDeletionGracePeriodSeconds(oldMeta.GetDeletionGracePeriodSeconds())
+	newMeta.SetFinalizers(oldMeta.GetFinalizers())
+	newMeta.SetOwnerReferences(oldMeta.GetOwnerReferences())
+	if s.r.group == "apps" {
+		// The apps workloads' status strategies keep labels too.
+		newMeta.SetLabels(oldMeta.GetLabels())
+	}
 }
 
 func (s statusStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
@@ -126,12 +142,15 @@ func (s statusStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Obj
 
 func (s statusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return map[fieldpath.APIVersion]*fieldpath.Set{
-		fieldpath.APIVersion(s.r.gv().String()): fieldpath.NewSet(
-			fieldpath.MakePathOrDie("spec"),
-			fieldpath.MakePathOrDie("metadata", "labels"),
-			fieldpath.MakePathOrDie("metadata", "annotations"),
-		),
+		fieldpath.APIVersion(s.r.gv().String()): s.resetPaths(),
 	}
+}
+
+func (s statusStrategy) resetPaths() *fieldpath.Set {
+	if s.r.group == "apps" {
+		return fieldpath.NewSet(fieldpath.MakePathOrDie("spec"), fieldpath.MakePathOrDie("metadata", "labels"))
+	}
+	return fieldpath.NewSet(fieldpath.MakePathOrDie("spec"))
 }
 
 func hasSpec(obj runtime.Object) bool {

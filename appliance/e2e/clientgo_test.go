@@ -34,7 +34,7 @@ import (
 // TestClientGo exercises the API semantics client-go programs (controllers,
 // operators) rely on. Subtests run in parallel, each in its own namespace.
 func TestClientGo(t *testing.T) {
-	c := testcluster.Start(t)
+	c := testcluster.Start(t, testcluster.APIOnly)
 	for _, tc := range []struct {
 		name string
 		run  func(t *testing.T, c *testcluster.Cluster, ns string)

@@ -204,7 +204,7 @@ var appEdits = []string{
 }
 
 func TestKubectlApply(t *testing.T) {
-	c := testcluster.Start(t)
+	c := testcluster.Start(t, testcluster.APIOnly)
 	dyn := dynamic.NewForConfigOrDie(c.REST)
 	for _, tc := range []struct {
 		name      string
@@ -419,7 +419,7 @@ spec:
 // kubectl get, describe, explain, api-resources: what users read.
 
 func TestKubectlRead(t *testing.T) {
-	c := testcluster.Start(t)
+	c := testcluster.Start(t, testcluster.APIOnly)
 	ctx := t.Context()
 	const ns, otherNS = "kread", "kread-other"
 	createNamespace(t, c, ns)
@@ -655,7 +655,7 @@ func TestKubectlRead(t *testing.T) {
 // kubectl commands that change things, wait and watch.
 
 func TestKubectlChange(t *testing.T) {
-	c := testcluster.Start(t)
+	c := testcluster.Start(t, testcluster.APIOnly)
 	ctx := t.Context()
 	const ns = "kchange"
 	createNamespace(t, c, ns)

@@ -383,3 +383,20 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Without turns off the named built-in controllers, for a test that runs its own
+// copy of them (with its own clock or settings).
+func Without(controllers ...string) func(*appliance.Config) {
+	return func(c *appliance.Config) {
+		for _, name := range controllers {
+			c.Controllers = append(c.Controllers, "-"+name)
+		}
+	}
+}
+
+// APIOnly runs only the controllers every API user relies on (namespace
+// deletion, garbage collection, default service accounts): no workload
+// controller creates pods behind the back of a test of the API itself.
+func APIOnly(c *appliance.Config) {
+	c.Controllers = []string{"namespace", "garbage-collector", "serviceaccount"}
+}

@@ -86,7 +86,7 @@ func cluster(b *testing.B) *testcluster.Cluster {
 				shared.err = f
 			}
 		}()
-		shared.c = testcluster.Start(&shared.tb)
+		shared.c = testcluster.Start(&shared.tb, testcluster.APIOnly)
 		warmUp(shared.c)
 	})
 	if shared.err != nil {

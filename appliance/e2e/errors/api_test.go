@@ -20,7 +20,7 @@ import (
 // TestAPIErrors runs every refused request against one appliance. Each case works
 // in a namespace of its own and ends by reading back the state it started from.
 func TestAPIErrors(t *testing.T) {
-	c := testcluster.Start(t)
+	c := testcluster.Start(t, testcluster.APIOnly)
 	ctx := context.Background()
 	cms := func(ns string) interface {
 		Create(context.Context, *corev1.ConfigMap, metav1.CreateOptions) (*corev1.ConfigMap, error)

@@ -163,7 +163,7 @@ func TestWatchGoneAfterCompactionChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes ~80 s: the watch cache keeps 75 s of history")
 	}
-	c := testcluster.Start(t, func(cfg *appliance.Config) { cfg.CompactionInterval = time.Second })
+	c := testcluster.Start(t, testcluster.APIOnly, func(cfg *appliance.Config) { cfg.CompactionInterval = time.Second })
 	ctx := context.Background()
 	const ns = "watch-churn"
 	createNamespace(t, c.Client, ns)
