@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/apiserver"
+	"github.com/appliance/appliance/appliance/simulate"
 )
 
 func main() {
@@ -40,7 +42,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(serverCommand(), versionCommand(), &cobra.Command{
+	root.AddCommand(serverCommand(), simulateCommand(), versionCommand(), &cobra.Command{
 		Use:                "kubectl",
 		Short:              "Run kubectl against this appliance (admin kubeconfig by default)",
 		DisableFlagParsing: true,
@@ -97,6 +99,50 @@ func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func simulateCommand() *cobra.Command {
+	var (
+		kubeconfig string
+		cfg        = simulate.Config{}
+	)
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Register simulated nodes with a cluster until interrupted, then remove them",
+		Long: `Registers hollow nodes (labelled appliance.dev/simulated=true) that keep their
+leases fresh and run the pods bound to them in make-believe: pods go Running and
+Ready, Jobs' pods complete. Try scheduling rules without machines.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kubeconfig == "" {
+				kubeconfig = os.Getenv("KUBECONFIG")
+			}
+			if kubeconfig == "" {
+				kubeconfig = appliance.Defaults().AdminKubeconfig
+			}
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			cfg.REST = rc
+			cfg.Log = newLogger("info")
+			sim, err := simulate.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d simulated nodes registered; Ctrl-C removes them\n", len(sim.Nodes()))
+			<-ctx.Done()
+			sim.Close()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: $KUBECONFIG, then the admin kubeconfig)")
+	cmd.Flags().IntVar(&cfg.Nodes, "nodes", 3, "how many nodes")
+	cmd.Flags().StringVar(&cfg.NamePrefix, "name-prefix", "sim-node-", "node name prefix")
+	cmd.Flags().DurationVar(&cfg.StartDelay, "start-delay", time.Second, "how long a bound pod takes to go Running")
+	return cmd
 }
 
 func versionCommand() *cobra.Command {

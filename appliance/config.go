@@ -41,6 +41,11 @@ type Config struct {
 	// Controllers lists the controller loops to run, as kube-controller-manager's
 	// --controllers: "*" is every loop, "name" adds one, "-name" removes one.
 	Controllers []string
+	// DisableScheduler leaves pods unscheduled (another scheduler places them).
+	DisableScheduler bool
+	// SimulateNodes registers that many simulated (hollow) nodes, for trying
+	// scheduling rules and for scale tests without real machines.
+	SimulateNodes int
 }
 
 // DefaultConfigFile is read when present; --config names another.
@@ -84,6 +89,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.EtcdPeerPort, "etcd-peer-port", c.EtcdPeerPort, "embedded etcd peer port")
 	fs.DurationVar(&c.CompactionInterval, "etcd-compaction-interval", c.CompactionInterval, "how often old etcd revisions are compacted")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.DisableScheduler, "disable-scheduler", c.DisableScheduler, "do not run the scheduler")
+	fs.IntVar(&c.SimulateNodes, "simulate-nodes", c.SimulateNodes, "register this many simulated nodes (labelled appliance.dev/simulated=true)")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controller loops to run: * for all, name to add one, -name to remove one ("+strings.Join(ControllerNames, ", ")+")")
 }
 
@@ -197,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.ServiceCIDR.Contains(c.ClusterDNS) {
 		errs = append(errs, fmt.Errorf("cluster-dns: %s is not in service-cidr %s", c.ClusterDNS, c.ServiceCIDR))
+	}
+	if c.SimulateNodes < 0 {
+		errs = append(errs, fmt.Errorf("simulate-nodes: %d must not be negative", c.SimulateNodes))
 	}
 	if c.CompactionInterval < 0 {
 		errs = append(errs, errors.New("etcd-compaction-interval: must not be negative"))

@@ -18,6 +18,8 @@ import (
 	"github.com/appliance/appliance/appliance/controllers/nodelifecycle"
 	"github.com/appliance/appliance/appliance/controllers/replicaset"
 	"github.com/appliance/appliance/appliance/controllers/serviceaccount"
+	"github.com/appliance/appliance/appliance/scheduler"
+	"github.com/appliance/appliance/appliance/simulate"
 )
 
 // startControllers runs the controller manager's loops under leader election
@@ -115,5 +117,40 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 	factory.Start(ctx.Done())
 	wg.Wait()
 	factory.Shutdown()
+	return nil
+}
+
+// startScheduler runs the scheduler with its own identity; it takes the
+// kube-system/kube-scheduler Lease itself.
+func (a *Appliance) startScheduler(ctx context.Context, certs *clusterCerts) error {
+	cfg, err := certs.clientConfig(a.port, "system:kube-scheduler")
+	if err != nil {
+		return err
+	}
+	s, err := scheduler.New(scheduler.Config{REST: cfg, Log: a.log, LeaderElect: true, Identity: a.cfg.NodeName})
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := s.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("scheduler stopped", "part", "scheduler", "err", err)
+		}
+	}()
+	return nil
+}
+
+// startSimulator registers the simulated nodes; Close removes them.
+func (a *Appliance) startSimulator(ctx context.Context, certs *clusterCerts) error {
+	cfg, err := certs.clientConfig(a.port, "system:node-simulator")
+	if err != nil {
+		return err
+	}
+	sim, err := simulate.Start(ctx, simulate.Config{REST: cfg, Nodes: a.cfg.SimulateNodes, Log: a.log})
+	if err != nil {
+		return fmt.Errorf("simulated nodes: %w", err)
+	}
+	a.mu.Lock()
+	a.sim = sim
+	a.mu.Unlock()
 	return nil
 }

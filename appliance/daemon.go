@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/appliance/appliance/appliance/apiserver"
+	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/appliance/store"
 )
 
@@ -32,6 +33,9 @@ type Appliance struct {
 	done   chan struct{}
 	once   sync.Once
 	port   int
+	certs  *clusterCerts
+	mu     sync.Mutex
+	sim    *simulate.Simulator
 }
 
 // Paths are the files the appliance keeps under its data directory.
@@ -139,6 +143,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Appliance, err
 		return nil, fmt.Errorf("admin kubeconfig: %w", err)
 	}
 
+	a.certs = certs
 	controllerCfg, err := certs.clientConfig(a.port, "system:kube-controller-manager")
 	if err != nil {
 		return nil, err
@@ -169,6 +174,18 @@ func (a *Appliance) waitReady(ctx context.Context, loopback, controllers *rest.C
 		a.errc <- err
 		return
 	}
+	if !a.cfg.DisableScheduler {
+		if err := a.startScheduler(ctx, a.certs); err != nil {
+			a.errc <- err
+			return
+		}
+	}
+	if a.cfg.SimulateNodes > 0 {
+		if err := a.startSimulator(ctx, a.certs); err != nil {
+			a.errc <- err
+			return
+		}
+	}
 	a.log.Info("appliance ready", "took", time.Since(start).Round(time.Millisecond), "port", a.port)
 	close(a.ready)
 }
@@ -185,6 +202,13 @@ func (a *Appliance) Port() int { return a.port }
 // Close stops the API server, then etcd. Safe to call more than once.
 func (a *Appliance) Close() {
 	a.once.Do(func() {
+		// Simulated nodes are removed while the API server still serves.
+		a.mu.Lock()
+		sim := a.sim
+		a.mu.Unlock()
+		if sim != nil {
+			sim.Close()
+		}
 		a.cancel()
 		if a.done != nil {
 			select {

@@ -399,4 +399,5 @@ func Without(controllers ...string) func(*appliance.Config) {
 // controller creates pods behind the back of a test of the API itself.
 func APIOnly(c *appliance.Config) {
 	c.Controllers = []string{"namespace", "garbage-collector", "serviceaccount"}
+	c.DisableScheduler = true
 }
