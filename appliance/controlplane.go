@@ -11,8 +11,10 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/appliance/appliance/appliance/controllers"
+	"github.com/appliance/appliance/appliance/controllers/cronjob"
 	"github.com/appliance/appliance/appliance/controllers/deployment"
 	"github.com/appliance/appliance/appliance/controllers/garbagecollector"
+	"github.com/appliance/appliance/appliance/controllers/job"
 	"github.com/appliance/appliance/appliance/controllers/namespace"
 	"github.com/appliance/appliance/appliance/controllers/nodeipam"
 	"github.com/appliance/appliance/appliance/controllers/nodelifecycle"
@@ -98,6 +100,14 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 		}},
 		{"deployment", func(log *slog.Logger) (func(context.Context), error) {
 			c := deployment.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"job", func(log *slog.Logger) (func(context.Context), error) {
+			c := job.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"cronjob", func(log *slog.Logger) (func(context.Context), error) {
+			c := cronjob.New(client, factory, log)
 			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
 		}},
 	} {
