@@ -284,7 +284,7 @@ func (c *Config) advertiseAddress() net.IP {
 // ControllerNames are the controller loops `appliance server` can run.
 var ControllerNames = []string{
 	"namespace", "garbage-collector", "serviceaccount", "node-ipam", "node-lifecycle",
-	"replicaset", "deployment", "job", "cronjob",
+	"replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob",
 }
 
 // ControllerEnabled reports whether the loop called name runs.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/appliance/appliance/appliance/controllers"
 	"github.com/appliance/appliance/appliance/controllers/cronjob"
+	"github.com/appliance/appliance/appliance/controllers/daemonset"
 	"github.com/appliance/appliance/appliance/controllers/deployment"
 	"github.com/appliance/appliance/appliance/controllers/garbagecollector"
 	"github.com/appliance/appliance/appliance/controllers/job"
@@ -20,6 +21,7 @@ import (
 	"github.com/appliance/appliance/appliance/controllers/nodelifecycle"
 	"github.com/appliance/appliance/appliance/controllers/replicaset"
 	"github.com/appliance/appliance/appliance/controllers/serviceaccount"
+	"github.com/appliance/appliance/appliance/controllers/statefulset"
 	"github.com/appliance/appliance/appliance/scheduler"
 	"github.com/appliance/appliance/appliance/simulate"
 )
@@ -100,6 +102,14 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 		}},
 		{"deployment", func(log *slog.Logger) (func(context.Context), error) {
 			c := deployment.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"daemonset", func(log *slog.Logger) (func(context.Context), error) {
+			c := daemonset.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"statefulset", func(log *slog.Logger) (func(context.Context), error) {
+			c := statefulset.New(client, factory, log)
 			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
 		}},
 		{"job", func(log *slog.Logger) (func(context.Context), error) {
