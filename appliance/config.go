@@ -43,6 +43,9 @@ type Config struct {
 	Controllers []string
 	// DisableScheduler leaves pods unscheduled (another scheduler places them).
 	DisableScheduler bool
+	// NodeMonitorGracePeriod is how long a node may go without renewing its
+	// Lease before it is marked Unknown and tainted (Kubernetes: 40 s).
+	NodeMonitorGracePeriod time.Duration
 	// SimulateNodes registers that many simulated (hollow) nodes, for trying
 	// scheduling rules and for scale tests without real machines.
 	SimulateNodes int
@@ -55,20 +58,21 @@ const DefaultConfigFile = "/etc/appliance/config.yaml"
 func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
-		DataDir:            "/var/lib/appliance",
-		AdminKubeconfig:    "/etc/appliance/admin.kubeconfig",
-		BindAddress:        net.IPv4zero,
-		HTTPSPort:          6443,
-		NodeName:           strings.ToLower(host),
-		ClusterCIDR:        netip.MustParsePrefix("10.42.0.0/16"),
-		ServiceCIDR:        netip.MustParsePrefix("10.43.0.0/16"),
-		ClusterDNS:         netip.MustParseAddr("10.43.0.10"),
-		ClusterDomain:      "cluster.local",
-		EtcdClientPort:     2379,
-		EtcdPeerPort:       2380,
-		CompactionInterval: 5 * time.Minute,
-		LogLevel:           "info",
-		Controllers:        []string{"*"},
+		DataDir:                "/var/lib/appliance",
+		AdminKubeconfig:        "/etc/appliance/admin.kubeconfig",
+		BindAddress:            net.IPv4zero,
+		HTTPSPort:              6443,
+		NodeName:               strings.ToLower(host),
+		ClusterCIDR:            netip.MustParsePrefix("10.42.0.0/16"),
+		ServiceCIDR:            netip.MustParsePrefix("10.43.0.0/16"),
+		ClusterDNS:             netip.MustParseAddr("10.43.0.10"),
+		ClusterDomain:          "cluster.local",
+		EtcdClientPort:         2379,
+		EtcdPeerPort:           2380,
+		CompactionInterval:     5 * time.Minute,
+		LogLevel:               "info",
+		Controllers:            []string{"*"},
+		NodeMonitorGracePeriod: 40 * time.Second,
 	}
 }
 
@@ -89,6 +93,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.EtcdPeerPort, "etcd-peer-port", c.EtcdPeerPort, "embedded etcd peer port")
 	fs.DurationVar(&c.CompactionInterval, "etcd-compaction-interval", c.CompactionInterval, "how often old etcd revisions are compacted")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.NodeMonitorGracePeriod, "node-monitor-grace-period", c.NodeMonitorGracePeriod, "how long a node may miss Lease renewals before it is marked Unknown")
 	fs.BoolVar(&c.DisableScheduler, "disable-scheduler", c.DisableScheduler, "do not run the scheduler")
 	fs.IntVar(&c.SimulateNodes, "simulate-nodes", c.SimulateNodes, "register this many simulated nodes (labelled appliance.dev/simulated=true)")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controller loops to run: * for all, name to add one, -name to remove one ("+strings.Join(ControllerNames, ", ")+")")
@@ -204,6 +209,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.ServiceCIDR.Contains(c.ClusterDNS) {
 		errs = append(errs, fmt.Errorf("cluster-dns: %s is not in service-cidr %s", c.ClusterDNS, c.ServiceCIDR))
+	}
+	if c.NodeMonitorGracePeriod < time.Second {
+		errs = append(errs, fmt.Errorf("node-monitor-grace-period: %s is shorter than 1s", c.NodeMonitorGracePeriod))
 	}
 	if c.SimulateNodes < 0 {
 		errs = append(errs, fmt.Errorf("simulate-nodes: %d must not be negative", c.SimulateNodes))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -93,7 +94,11 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 			return run(c, err)
 		}},
 		{"node-lifecycle", func(log *slog.Logger) (func(context.Context), error) {
-			c, err := nodelifecycle.New(client, factory, nodelifecycle.Config{}, log)
+			c, err := nodelifecycle.New(client, factory, nodelifecycle.Config{
+				GracePeriod: a.cfg.NodeMonitorGracePeriod,
+				// Look at least twice per grace period (Kubernetes: every 5 s of 40).
+				MonitorPeriod: min(5*time.Second, a.cfg.NodeMonitorGracePeriod/2),
+			}, log)
 			return run(c, err)
 		}},
 		{"replicaset", func(log *slog.Logger) (func(context.Context), error) {
@@ -121,8 +126,9 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
 		}},
 	} {
+		// One loop that cannot start must not keep the others from running.
 		if err := add(c.name, c.build); err != nil {
-			return err
+			a.log.Error("controller not started", "part", "controller-manager", "err", err)
 		}
 	}
 
