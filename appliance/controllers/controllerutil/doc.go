@@ -12,4 +12,8 @@
 //     admission error stops after one failure instead of a thousand.
 //   - Pod helpers: active, ready, available (readiness held for minReadySeconds).
 //   - NewRecorder: Events as `kubectl describe` shows them.
+//   - RunWorkers, RetryUpTo, RetryForever: the worker loop over a rate-limited
+//     queue and the two retry policies the controllers use.
+//   - ResolveControllerRef, Selecting: the owner a ControllerRef points to
+//     (same UID), and the objects whose selector matches an orphan's labels.
 package controllerutil

@@ -134,41 +134,17 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
 	}
-	var wg sync.WaitGroup
-	for range max(workers, 1) {
-		wg.Go(func() {
-			for c.next(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	controllerutil.RunWorkers(ctx, c.queue, workers, c.process)
 }
 
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
+func (c *Controller) process(ctx context.Context, key string) {
 	wake, err := c.sync(ctx, key)
 	if !wake.IsZero() {
 		c.wakeups.at(key, wake)
 	}
-	if err == nil {
-		c.queue.Forget(key)
-		return true
-	}
 	// Retried for ever, further and further apart (up to the rate
 	// limiter's cap), as Kubernetes does: giving up would stop the schedule.
-	if n := c.queue.NumRequeues(key); n >= 5 {
-		c.log.Warn("sync failed, retrying", "cron-job", key, "attempts", n+1, "err", err)
-	} else {
-		c.log.Debug("sync failed, retrying", "cron-job", key, "err", err)
-	}
-	c.queue.AddRateLimited(key)
-	return true
+	controllerutil.RetryForever(c.queue, c.log, "cron-job", key, err)
 }
 
 func (c *Controller) enqueue(obj any) {
@@ -207,11 +183,7 @@ func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 	if ref.Kind != controllerKind.Kind {
 		return nil
 	}
-	cj, err := c.cjLister.CronJobs(namespace).Get(ref.Name)
-	if err != nil || cj.UID != ref.UID {
-		return nil
-	}
-	return cj
+	return controllerutil.ResolveControllerRef(ref, c.cjLister.CronJobs(namespace).Get)
 }
 
 func (c *Controller) addJob(obj any) {

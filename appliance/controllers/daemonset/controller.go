@@ -160,12 +160,6 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		return
 	}
 	var wg sync.WaitGroup
-	for range max(workers, 1) {
-		wg.Go(func() {
-			for c.next(ctx) {
-			}
-		})
-	}
 	// Forget the backoff of failed pods now and then, as Kubernetes does.
 	wg.Go(func() {
 		t := time.NewTicker(time.Minute)
@@ -179,29 +173,10 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 			}
 		}
 	})
-	<-ctx.Done()
-	c.queue.ShutDown()
+	controllerutil.RunWorkers(ctx, c.queue, workers, func(ctx context.Context, key string) {
+		controllerutil.RetryUpTo(c.queue, maxRetries, c.log, "daemon-set", key, c.sync(ctx, key))
+	})
 	wg.Wait()
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		c.log.Debug("sync failed, retrying", "daemon-set", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.log.Warn("sync failed, giving up until the next change", "daemon-set", key, "err", err)
-		c.queue.Forget(key)
-	}
-	return true
 }
 
 // sync brings one DaemonSet's pods and status in line with its spec and the
@@ -616,11 +591,7 @@ func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
 		return nil
 	}
-	ds, err := c.dsLister.DaemonSets(namespace).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
-	return ds
+	return controllerutil.ResolveControllerRef(ref, c.dsLister.DaemonSets(namespace).Get)
 }
 
 // daemonSetsSelecting lists the DaemonSets of namespace whose selector matches
@@ -630,15 +601,7 @@ func (c *Controller) daemonSetsSelecting(namespace string, lbls map[string]strin
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.DaemonSet
-	for _, ds := range list {
-		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(lbls)) {
-			continue
-		}
-		out = append(out, ds)
-	}
-	return out
+	return controllerutil.Selecting(list, func(ds *appsv1.DaemonSet) *metav1.LabelSelector { return ds.Spec.Selector }, lbls)
 }
 
 func (c *Controller) addPod(obj any) {

@@ -138,36 +138,9 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
 	}
-	var wg sync.WaitGroup
-	for range max(workers, 1) {
-		wg.Go(func() {
-			for c.next(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		c.log.Debug("sync failed, retrying", "deployment", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.log.Warn("sync failed, giving up until the next change", "deployment", key, "err", err)
-		c.queue.Forget(key)
-	}
-	return true
+	controllerutil.RunWorkers(ctx, c.queue, workers, func(ctx context.Context, key string) {
+		controllerutil.RetryUpTo(c.queue, maxRetries, c.log, "deployment", key, c.sync(ctx, key))
+	})
 }
 
 func (c *Controller) enqueue(obj any) {
@@ -184,11 +157,7 @@ func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 	if ref.Kind != controllerKind.Kind {
 		return nil
 	}
-	d, err := c.dLister.Deployments(namespace).Get(ref.Name)
-	if err != nil || d.UID != ref.UID {
-		return nil
-	}
-	return d
+	return controllerutil.ResolveControllerRef(ref, c.dLister.Deployments(namespace).Get)
 }
 
 // deploymentsFor lists the Deployments whose selector matches an orphan
@@ -198,15 +167,7 @@ func (c *Controller) deploymentsFor(rs *appsv1.ReplicaSet) []*appsv1.Deployment 
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.Deployment
-	for _, d := range list {
-		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(rs.Labels)) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
+	return controllerutil.Selecting(list, func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector }, rs.Labels)
 }
 
 func (c *Controller) addReplicaSet(obj any) {

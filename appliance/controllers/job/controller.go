@@ -187,57 +187,24 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		return
 	}
 	var wg sync.WaitGroup
-	for range max(workers, 1) {
-		wg.Go(func() {
-			for c.next(ctx) {
-			}
-		})
-	}
 	wg.Go(func() {
-		for c.nextOrphan(ctx) {
-		}
+		controllerutil.RunWorkers(ctx, c.orphans, 1, c.processOrphan)
 	})
-	<-ctx.Done()
-	c.queue.ShutDown()
-	c.orphans.ShutDown()
+	controllerutil.RunWorkers(ctx, c.queue, workers, func(ctx context.Context, key string) {
+		// Conflicts are routine (a status write from a cache one step
+		// behind); anything failing repeatedly is worth a warning.
+		controllerutil.RetryForever(c.queue, c.log, "job", key, c.sync(ctx, key))
+	})
 	wg.Wait()
 }
 
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	if err == nil {
-		c.queue.Forget(key)
-		return true
-	}
-	// Conflicts are routine (a status write from a cache one step behind);
-	// anything failing repeatedly is worth a warning.
-	if n := c.queue.NumRequeues(key); n >= 5 {
-		c.log.Warn("sync failed, retrying", "job", key, "attempts", n+1, "err", err)
-	} else {
-		c.log.Debug("sync failed, retrying", "job", key, "err", err)
-	}
-	c.queue.AddRateLimited(key)
-	return true
-}
-
-func (c *Controller) nextOrphan(ctx context.Context) bool {
-	key, quit := c.orphans.Get()
-	if quit {
-		return false
-	}
-	defer c.orphans.Done(key)
+func (c *Controller) processOrphan(ctx context.Context, key string) {
 	if err := c.syncOrphanPod(ctx, key); err != nil {
 		c.log.Debug("removing tracking finalizer failed, retrying", "pod", key, "err", err)
 		c.orphans.AddRateLimited(key)
-		return true
+		return
 	}
 	c.orphans.Forget(key)
-	return true
 }
 
 // enqueue syncs a Job after delay: 0 for changes to the Job itself, the batch
@@ -315,11 +282,7 @@ func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
 		return nil
 	}
-	job, err := c.jobLister.Jobs(namespace).Get(ref.Name)
-	if err != nil || job.UID != ref.UID {
-		return nil
-	}
-	return job
+	return controllerutil.ResolveControllerRef(ref, c.jobLister.Jobs(namespace).Get)
 }
 
 // jobsFor lists the Jobs whose selector matches an orphan pod: those that
@@ -329,15 +292,7 @@ func (c *Controller) jobsFor(pod *corev1.Pod) []*batchv1.Job {
 	if err != nil {
 		return nil
 	}
-	var out []*batchv1.Job
-	for _, j := range jobs {
-		sel, err := metav1.LabelSelectorAsSelector(j.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, j)
-	}
-	return out
+	return controllerutil.Selecting(jobs, func(j *batchv1.Job) *metav1.LabelSelector { return j.Spec.Selector }, pod.Labels)
 }
 
 func (c *Controller) addPod(obj any) {

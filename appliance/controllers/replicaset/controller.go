@@ -22,7 +22,6 @@ package replicaset
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -115,36 +114,9 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
 	}
-	var wg sync.WaitGroup
-	for range max(workers, 1) {
-		wg.Go(func() {
-			for c.next(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		c.log.Debug("sync failed, retrying", "replica-set", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.log.Warn("sync failed, giving up until the next change", "replica-set", key, "err", err)
-		c.queue.Forget(key)
-	}
-	return true
+	controllerutil.RunWorkers(ctx, c.queue, workers, func(ctx context.Context, key string) {
+		controllerutil.RetryUpTo(c.queue, maxRetries, c.log, "replica-set", key, c.sync(ctx, key))
+	})
 }
 
 func (c *Controller) enqueue(obj any) {
@@ -184,11 +156,7 @@ func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 	if ref.Kind != controllerKind.Kind {
 		return nil
 	}
-	rs, err := c.rsLister.ReplicaSets(namespace).Get(ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
+	return controllerutil.ResolveControllerRef(ref, c.rsLister.ReplicaSets(namespace).Get)
 }
 
 // replicaSetsFor lists the ReplicaSets whose selector matches an orphan pod's
@@ -198,15 +166,7 @@ func (c *Controller) replicaSetsFor(pod *corev1.Pod) []*appsv1.ReplicaSet {
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.ReplicaSet
-	for _, rs := range list {
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, rs)
-	}
-	return out
+	return controllerutil.Selecting(list, func(rs *appsv1.ReplicaSet) *metav1.LabelSelector { return rs.Spec.Selector }, pod.Labels)
 }
 
 func (c *Controller) addPod(obj any) {

@@ -145,36 +145,9 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
 	}
-	var wg sync.WaitGroup
-	for range max(workers, 1) {
-		wg.Go(func() {
-			for c.next(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		c.log.Debug("sync failed, retrying", "stateful-set", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.log.Warn("sync failed, giving up until the next change", "stateful-set", key, "err", err)
-		c.queue.Forget(key)
-	}
-	return true
+	controllerutil.RunWorkers(ctx, c.queue, workers, func(ctx context.Context, key string) {
+		controllerutil.RetryUpTo(c.queue, maxRetries, c.log, "stateful-set", key, c.sync(ctx, key))
+	})
 }
 
 // sync brings one StatefulSet's pods, claims, revisions and status in line
@@ -332,11 +305,7 @@ func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
 		return nil
 	}
-	set, err := c.setLister.StatefulSets(namespace).Get(ref.Name)
-	if err != nil || set.UID != ref.UID {
-		return nil
-	}
-	return set
+	return controllerutil.ResolveControllerRef(ref, c.setLister.StatefulSets(namespace).Get)
 }
 
 // setsForOrphan lists the sets that may adopt an orphan pod: its name makes it
