@@ -5,8 +5,15 @@
 //	go test -count=1 -run '^$' -bench . -benchtime 5s ./appliance/e2e/bench/
 //
 // Every benchmark reports p50-ms and p99-ms (latency of one operation) and ops/s
-// (operations completed per second of wall time, all workers together).
-// docs/PERFORMANCE.md has the figures.
+// (operations completed per second of wall time, all workers together), and
+// cpu-self-cores and cpu-other-cores: the cores this process (appliance and
+// clients) and the rest of the machine used meanwhile.
+//
+// sched_bench_test.go has the scale benchmarks of the control plane: the
+// scheduler placing pods on simulated nodes, and a Deployment from create to
+// all replicas available. They run small unless APPLIANCE_BENCH_FULL=1.
+//
+// docs/PERFORMANCE.md has the figures and the commands.
 package bench
 
 import (
@@ -161,6 +168,7 @@ type result struct {
 	ops     int
 	elapsed time.Duration
 	lat     []time.Duration // sorted
+	cpu     cpuUse          // over elapsed
 }
 
 func (r result) opsPerSec() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -179,6 +187,7 @@ func (r result) report(b *testing.B) {
 	b.ReportMetric(ms(percentile(r.lat, 0.50)), "p50-ms")
 	b.ReportMetric(ms(percentile(r.lat, 0.99)), "p99-ms")
 	b.ReportMetric(r.opsPerSec(), "ops/s")
+	r.cpu.report(b)
 }
 
 // pool runs op once per b.Loop iteration on a fixed pool of workers goroutines and
@@ -207,6 +216,7 @@ func pool(b *testing.B, op func(i int) error) result {
 		}()
 	}
 	start := time.Now()
+	meter := startCPU()
 	n := 0
 	for b.Loop() {
 		jobs <- n
@@ -218,7 +228,7 @@ func pool(b *testing.B, op func(i int) error) result {
 	close(jobs)
 	wg.Wait()
 	b.StopTimer()
-	r := result{ops: n, elapsed: time.Since(start), lat: slices.Concat(lat...)}
+	r := result{ops: n, elapsed: time.Since(start), lat: slices.Concat(lat...), cpu: meter.stop()}
 	if err := firstErr.Load(); err != nil {
 		b.Fatalf("operation failed: %v", *err)
 	}
@@ -372,6 +382,7 @@ func BenchmarkWatchFanout(b *testing.B) {
 		}
 	}
 	start := time.Now()
+	meter := startCPU()
 	n := 0
 	for b.Loop() {
 		create("ev-" + strconv.Itoa(n))
@@ -388,6 +399,7 @@ func BenchmarkWatchFanout(b *testing.B) {
 		<-finished
 	}
 	elapsed := time.Since(start)
+	cpu := meter.stop()
 	b.StopTimer()
 	var lat []time.Duration
 	missed := 0
@@ -404,7 +416,7 @@ func BenchmarkWatchFanout(b *testing.B) {
 		b.Fatalf("%d of %d watchers missed events", missed, watchers)
 	}
 	slices.Sort(lat)
-	r := result{ops: n, elapsed: elapsed, lat: lat}
+	r := result{ops: n, elapsed: elapsed, lat: lat, cpu: cpu}
 	r.report(b)
 	b.ReportMetric(r.opsPerSec()*watchers, "deliveries/s")
 }
