@@ -7,6 +7,7 @@ import (
 	"context"
 	"k8s.io/utils/lru"
 	"net/http"
+	"slices"
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -53,11 +54,13 @@ func newAuthenticator(clientCA dynamiccertificates.CAContentProvider, tokens []a
 	return union.New(chain...)
 }
 
-// newAuthorizer: system:masters may do everything; anyone may read the public
-// paths; everything else is denied until RBAC lands.
+// newAuthorizer: system:masters may do everything; kubelets (system:nodes) may do
+// what a kubelet needs, writing only their own Node and Lease; anyone may read the
+// public paths; everything else is denied until RBAC lands.
 func newAuthorizer() (authorizer.Authorizer, error) {
 	return authzunion.New(
 		authzunion.NamedAuthorizer{AuthorizerName: "privileged", Authorizer: authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)},
+		authzunion.NamedAuthorizer{AuthorizerName: "node", Authorizer: authorizer.AuthorizerFunc(authorizeNode)},
 		authzunion.NamedAuthorizer{AuthorizerName: "public-paths", Authorizer: authorizer.AuthorizerFunc(
 			func(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
 				if !a.IsResourceRequest() && a.GetVerb() == "get" && isPublic(a.GetPath()) {
@@ -114,4 +117,51 @@ func (c *certCache) AuthenticateRequest(req *http.Request) (*authenticator.Respo
 		c.cache.Add(key, certEntry{resp: resp, expires: expires})
 	}
 	return resp, ok, err
+}
+
+// authorizeNode is a first cut of Kubernetes' Node authorizer: a kubelet
+// (user system:node:<name>, group system:nodes) reads what its pods need,
+// reports pod status and events, deletes pods it finished terminating, and
+// writes only its own Node and its own Lease in kube-node-lease.
+func authorizeNode(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	u := a.GetUser()
+	if u == nil || !slices.Contains(u.GetGroups(), user.NodesGroup) || !strings.HasPrefix(u.GetName(), "system:node:") {
+		return authorizer.DecisionNoOpinion, "", nil
+	}
+	if !a.IsResourceRequest() {
+		return authorizer.DecisionNoOpinion, "", nil
+	}
+	node := strings.TrimPrefix(u.GetName(), "system:node:")
+	read := a.IsReadOnly()
+	res, sub := a.GetResource(), a.GetSubresource()
+	switch a.GetAPIGroup() {
+	case "":
+		switch res {
+		case "pods":
+			if read || (sub == "status" && (a.GetVerb() == "update" || a.GetVerb() == "patch")) || (sub == "" && a.GetVerb() == "delete") {
+				return authorizer.DecisionAllow, "", nil
+			}
+		case "configmaps", "secrets", "services", "endpoints", "persistentvolumeclaims", "persistentvolumes", "namespaces":
+			if read {
+				return authorizer.DecisionAllow, "", nil
+			}
+		case "events":
+			if read || a.GetVerb() == "create" || a.GetVerb() == "patch" || a.GetVerb() == "update" {
+				return authorizer.DecisionAllow, "", nil
+			}
+		case "nodes":
+			if read || (a.GetVerb() == "create" && sub == "") || (a.GetName() == node && a.GetVerb() != "deletecollection") {
+				return authorizer.DecisionAllow, "", nil
+			}
+		}
+	case "coordination.k8s.io":
+		if res == "leases" && a.GetNamespace() == "kube-node-lease" && (read || a.GetVerb() == "create" || a.GetName() == node) {
+			return authorizer.DecisionAllow, "", nil
+		}
+	case "events.k8s.io":
+		if res == "events" {
+			return authorizer.DecisionAllow, "", nil
+		}
+	}
+	return authorizer.DecisionNoOpinion, "", nil
 }

@@ -54,6 +54,7 @@ func addExternal(s *runtime.Scheme) error { return externalBuilder.AddToScheme(s
 
 func init() {
 	must(addExternal(Scheme))
+	must(addPodOptionConversions(Scheme))
 	must(addExternal(externalScheme))
 	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})
 	Scheme.AddUnversionedTypes(schema.GroupVersion{Version: "v1"},

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -74,6 +75,9 @@ type Config struct {
 	// TokenAuthenticators authenticate bearer tokens (service accounts, bootstrap
 	// tokens); empty for now.
 	TokenAuthenticators []authenticator.Token
+
+	// Kubelet is how pods/log, exec, attach and portforward reach kubelets.
+	Kubelet KubeletClientConfig
 
 	// Version is the appliance's own version, shown in /version's gitVersion.
 	Version string
@@ -189,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	gs.AddPreShutdownHookOrDie("stop-etcd-probes", func() error { close(stop); return nil })
 	alloc := newServiceAllocator(cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortSize)
-	if err := installGroups(gs, all, opts, alloc); err != nil {
+	if err := installGroups(gs, all, opts, alloc, cfg.Kubelet); err != nil {
 		return nil, err
 	}
 	_, port, err := gc.SecureServing.HostPort()
@@ -237,7 +241,7 @@ func (s *Server) bootstrapNamespaces(ctx context.Context, client kubernetes.Inte
 }
 
 // installGroups installs every group's resources, core first under /api.
-func installGroups(gs *genericapiserver.GenericAPIServer, all []*resource, opts *restOptions, alloc *serviceAllocator) error {
+func installGroups(gs *genericapiserver.GenericAPIServer, all []*resource, opts *restOptions, alloc *serviceAllocator, kubelet KubeletClientConfig) error {
 	infos := map[string]*genericapiserver.APIGroupInfo{}
 	stores := map[schemaGR]*storeRef{}
 	for _, r := range all {
@@ -254,7 +258,7 @@ func installGroups(gs *genericapiserver.GenericAPIServer, all []*resource, opts 
 		ref := stores[r.groupResource()]
 		info := infos[r.group]
 		if info == nil {
-			i := genericapiserver.NewDefaultAPIGroupInfo(r.group, Scheme, metav1.ParameterCodec, Codecs)
+			i := genericapiserver.NewDefaultAPIGroupInfo(r.group, Scheme, runtime.NewParameterCodec(Scheme), Codecs)
 			info = &i
 			infos[r.group] = info
 		}
@@ -274,6 +278,11 @@ func installGroups(gs *genericapiserver.GenericAPIServer, all []*resource, opts 
 		if r.groupResource() == (schemaGR{Resource: "pods"}) {
 			m["pods/binding"] = &bindingREST{store: ref.store}
 			m["pods/eviction"] = &evictionREST{pods: ref.store, pdbs: stores[schemaGR{Group: "policy", Resource: "poddisruptionbudgets"}].store}
+			pp := newPodProxy(ref.store, stores[schemaGR{Resource: "nodes"}].store, kubelet)
+			m["pods/log"] = &logREST{pp}
+			m["pods/exec"] = &streamREST{podProxy: pp, kind: "exec"}
+			m["pods/attach"] = &streamREST{podProxy: pp, kind: "attach"}
+			m["pods/portforward"] = &streamREST{podProxy: pp, kind: "portForward"}
 		}
 		for _, v := range r.versions {
 			if info.VersionedResourcesStorageMap[v] == nil {
