@@ -148,8 +148,23 @@ func resolveSubPath(vol, sub string, create bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if err := os.MkdirAll(full, st.Mode().Perm()); err != nil {
-			return "", fmt.Errorf("create subPath %q: %w", sub, err)
+		// Create each missing element with the volume's mode; chmod because mkdir
+		// is subject to the umask (the kubelet's SafeMakeDir does the same).
+		rel, err := filepath.Rel(anc, full)
+		if err != nil {
+			return "", err
+		}
+		cur := anc
+		for _, el := range strings.Split(rel, "/") {
+			cur = filepath.Join(cur, el)
+			if err := os.Mkdir(cur, st.Mode().Perm()); errors.Is(err, fs.ErrExist) {
+				continue
+			} else if err != nil {
+				return "", fmt.Errorf("create subPath %q: %w", sub, err)
+			}
+			if err := os.Chmod(cur, st.Mode().Perm()); err != nil {
+				return "", fmt.Errorf("create subPath %q: %w", sub, err)
+			}
 		}
 	} else if err != nil {
 		return "", fmt.Errorf("subPath %q: %w", sub, err)
