@@ -384,7 +384,7 @@ func TestSecretIsTmpfs(t *testing.T) {
 	src.putSecret("shop", "creds", map[string][]byte{"user": []byte("admin"), "pass": []byte("s3cret")})
 	pod := podWith(corev1.Volume{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 		SecretName: "creds", DefaultMode: ptr(int32(0o440)),
-		Items:      []corev1.KeyToPath{{Key: "pass", Path: "db/password", Mode: ptr(int32(0o400))}, {Key: "user", Path: "username"}},
+		Items: []corev1.KeyToPath{{Key: "pass", Path: "db/password", Mode: ptr(int32(0o400))}, {Key: "user", Path: "username"}},
 	}}})
 	paths, err := m.Setup(context.Background(), pod, nil)
 	if err != nil {
