@@ -30,8 +30,9 @@ const (
 //	dir/<first path element> -> ..data/<first path element>
 //
 // Nothing is written when the current version already holds payload. Names starting
-// with ".." are reserved. It reports whether a new version was written.
-func writeAtomic(dir string, payload map[string]file) (bool, error) {
+// with ".." are reserved. Files and directories of a version are chowned to group gid
+// unless gid is negative. It reports whether a new version was written.
+func writeAtomic(dir string, payload map[string]file, gid int) (bool, error) {
 	for p := range payload {
 		if err := validatePayloadPath(p); err != nil {
 			return false, err
@@ -69,15 +70,35 @@ func writeAtomic(dir string, payload map[string]file) (bool, error) {
 		_ = os.RemoveAll(tsDir)
 		return false, err
 	}
+	if gid >= 0 {
+		if err := os.Lchown(tsDir, -1, gid); err != nil {
+			_ = os.RemoveAll(tsDir)
+			return false, err
+		}
+	}
 	for p, f := range payload {
 		full := filepath.Join(tsDir, p)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			_ = os.RemoveAll(tsDir)
 			return false, err
 		}
+		if gid >= 0 {
+			for d := filepath.Dir(full); d != tsDir; d = filepath.Dir(d) {
+				if err := os.Lchown(d, -1, gid); err != nil {
+					_ = os.RemoveAll(tsDir)
+					return false, err
+				}
+			}
+		}
 		if err := os.WriteFile(full, f.data, f.mode); err != nil {
 			_ = os.RemoveAll(tsDir)
 			return false, fmt.Errorf("write %s: %w", p, err)
+		}
+		if gid >= 0 {
+			if err := os.Lchown(full, -1, gid); err != nil {
+				_ = os.RemoveAll(tsDir)
+				return false, err
+			}
 		}
 		// WriteFile is subject to the umask; the mode is the API's promise.
 		if err := os.Chmod(full, f.mode); err != nil {

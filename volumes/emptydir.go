@@ -28,6 +28,20 @@ func (m *Manager) setupEmptyDir(pod *corev1.Pod, v *corev1.Volume, allocatable c
 	default:
 		return "", fmt.Errorf("emptyDir medium %q is %w", v.EmptyDir.Medium, ErrUnsupported)
 	}
+	if gid := fsGroup(pod); gid >= 0 {
+		// As SetVolumeOwnership does: the fsGroup owns the volume and, through the
+		// setgid bit, everything created in it.
+		if err := os.Lchown(dir, -1, gid); err != nil {
+			return "", fmt.Errorf("emptyDir fsGroup: %w", err)
+		}
+		st, err := os.Stat(dir)
+		if err != nil {
+			return "", err
+		}
+		if err := os.Chmod(dir, st.Mode()&(os.ModePerm|os.ModeSticky)|0o770|os.ModeSetgid); err != nil {
+			return "", fmt.Errorf("emptyDir fsGroup: %w", err)
+		}
+	}
 	return dir, nil
 }
 

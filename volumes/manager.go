@@ -130,28 +130,28 @@ func (m *Manager) setupVolume(pod *corev1.Pod, v *corev1.Volume, allocatable cor
 		if err != nil {
 			return "", err
 		}
-		return dir, m.writeVolume(dir, false, 0, payload)
+		return dir, m.writeVolume(pod, dir, false, 0, payload)
 	case s.Secret != nil:
 		dir := m.volumeDir(pod.UID, pluginSecret, v.Name)
 		payload, err := m.secretPayload(pod.Namespace, s.Secret)
 		if err != nil {
 			return "", err
 		}
-		return dir, m.writeVolume(dir, true, memoryVolumeSize(pod, nil, allocatable), payload)
+		return dir, m.writeVolume(pod, dir, true, memoryVolumeSize(pod, nil, allocatable), payload)
 	case s.DownwardAPI != nil:
 		dir := m.volumeDir(pod.UID, pluginDownwardAPI, v.Name)
 		payload, err := downwardAPIPayload(pod, s.DownwardAPI.Items, s.DownwardAPI.DefaultMode, allocatable)
 		if err != nil {
 			return "", err
 		}
-		return dir, m.writeVolume(dir, false, 0, payload)
+		return dir, m.writeVolume(pod, dir, false, 0, payload)
 	case s.Projected != nil:
 		dir := m.volumeDir(pod.UID, pluginProjected, v.Name)
 		payload, err := m.projectedPayload(pod, s.Projected, allocatable)
 		if err != nil {
 			return "", err
 		}
-		return dir, m.writeVolume(dir, true, memoryVolumeSize(pod, nil, allocatable), payload)
+		return dir, m.writeVolume(pod, dir, true, memoryVolumeSize(pod, nil, allocatable), payload)
 	}
 	return "", fmt.Errorf("%s volumes are %w", sourceKind(s), ErrUnsupported)
 }
@@ -161,7 +161,17 @@ var ErrUnsupported = errors.New("not supported yet")
 
 // writeVolume creates dir (a tmpfs when memory is set, as the kubelet keeps secrets and
 // projected volumes off disk) and writes payload into it atomically.
-func (m *Manager) writeVolume(dir string, memory bool, size int64, payload map[string]file) error {
+//
+// With a pod fsGroup, as the kubelet's SetVolumeOwnership does for these read-only
+// volumes, files belong to that group and are group-readable.
+func (m *Manager) writeVolume(pod *corev1.Pod, dir string, memory bool, size int64, payload map[string]file) error {
+	gid := fsGroup(pod)
+	if gid >= 0 {
+		for p, f := range payload {
+			f.mode |= 0o440
+			payload[p] = f
+		}
+	}
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("create volume directory: %w", err)
 	}
@@ -172,7 +182,7 @@ func (m *Manager) writeVolume(dir string, memory bool, size int64, payload map[s
 	} else if err := os.Chmod(dir, 0o777); err != nil {
 		return err
 	}
-	changed, err := writeAtomic(dir, payload)
+	changed, err := writeAtomic(dir, payload, gid)
 	if err != nil {
 		return fmt.Errorf("write volume content: %w", err)
 	}
@@ -180,6 +190,14 @@ func (m *Manager) writeVolume(dir string, memory bool, size int64, payload map[s
 		m.log.Debug("volume content written", "dir", dir, "files", len(payload))
 	}
 	return nil
+}
+
+// fsGroup returns the pod's fsGroup, or -1.
+func fsGroup(pod *corev1.Pod) int {
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.FSGroup != nil && *sc.FSGroup >= 0 {
+		return int(*sc.FSGroup)
+	}
+	return -1
 }
 
 // sourceKind names a volume source the way the API spells it, for errors.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -639,5 +640,81 @@ func TestUnsupportedVolumeKindsFailClearly(t *testing.T) {
 	}
 	if paths["scratch"] == "" {
 		t.Error("a supported volume next to unsupported ones was not set up")
+	}
+}
+
+func TestFSGroupOwnership(t *testing.T) {
+	requireRoot(t)
+	m, src, _ := newTestManager(t)
+	src.putSecret("shop", "creds", map[string][]byte{"key": []byte("k")})
+	pod := podWith(
+		corev1.Volume{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: "creds", DefaultMode: ptr(int32(0o400)),
+			Items: []corev1.KeyToPath{{Key: "key", Path: "tls/key"}},
+		}}},
+		corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	)
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(2000))}
+	paths, err := m.Setup(context.Background(), pod, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gidOf := func(p string) (uint32, os.FileMode) {
+		t.Helper()
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Sys().(*syscall.Stat_t).Gid, st.Mode()
+	}
+	for _, p := range []string{filepath.Join(paths["creds"], "tls/key"), filepath.Join(paths["creds"], "tls")} {
+		if gid, _ := gidOf(p); gid != 2000 {
+			t.Errorf("%s gid = %d, want fsGroup 2000", p, gid)
+		}
+	}
+	if _, mode := gidOf(filepath.Join(paths["creds"], "tls/key")); mode.Perm() != 0o440 {
+		t.Errorf("secret file mode %o with fsGroup, want 440", mode.Perm())
+	}
+	gid, mode := gidOf(paths["scratch"])
+	if gid != 2000 || mode&os.ModeSetgid == 0 || mode.Perm() != 0o777 {
+		t.Errorf("emptyDir gid=%d mode=%v, want 2000 and setgid 777", gid, mode)
+	}
+	// The group bits are part of the payload, so a refresh does not rewrite.
+	before, _ := os.Readlink(filepath.Join(paths["creds"], "..data"))
+	if _, err := m.Setup(context.Background(), pod, nil); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Readlink(filepath.Join(paths["creds"], "..data")); after != before {
+		t.Errorf("unchanged secret rewritten with fsGroup: %s -> %s", before, after)
+	}
+}
+
+func TestRootThroughSymlinkMountsOnce(t *testing.T) {
+	requireRoot(t)
+	real := t.TempDir()
+	t.Cleanup(func() {
+		if err := unmountAll(real); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	link := filepath.Join(t.TempDir(), "kubelet")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	m := New(link, &memSources{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pod := podWith(corev1.Volume{Name: "shm", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}})
+	for range 2 {
+		if _, err := m.Setup(context.Background(), pod, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(mountsUnder(t, real)); n != 1 {
+		t.Fatalf("%d tmpfs mounts after two Setups through a symlinked root, want 1", n)
+	}
+	if err := m.Teardown(pod.UID); err != nil {
+		t.Fatal(err)
+	}
+	if left := mountsUnder(t, real); len(left) != 0 {
+		t.Fatalf("mounts left: %v", left)
 	}
 }

@@ -21,6 +21,10 @@ func mountPoints(dir string) ([]string, error) {
 	}
 	defer f.Close()
 	dir = filepath.Clean(dir)
+	// mountinfo lists real paths; a root reached through a symlink must match too.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	var out []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -65,8 +69,12 @@ func isMountPoint(dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	real := filepath.Clean(dir)
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		real = r
+	}
 	for _, mp := range mps {
-		if mp == filepath.Clean(dir) {
+		if mp == real {
 			return true, nil
 		}
 	}
