@@ -27,7 +27,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no state dir", func(c *Config) { c.StateDir = "" }, "state dir is required"},
 		{"IPv6 pod CIDR", func(c *Config) { c.PodCIDR = cidr("fd00::/64") }, "only IPv4"},
 		{"pod CIDR too small", func(c *Config) { c.PodCIDR = cidr("10.42.0.0/31") }, "prefix must be"},
-		{"host bits", func(c *Config) { c.PodCIDR = &net.IPNet{IP: net.ParseIP("10.42.0.5").To4(), Mask: net.CIDRMask(24, 32)} }, "host bits set"},
+		{"host bits", func(c *Config) {
+			c.PodCIDR = &net.IPNet{IP: net.ParseIP("10.42.0.5").To4(), Mask: net.CIDRMask(24, 32)}
+		}, "host bits set"},
 		{"pod outside cluster", func(c *Config) { c.PodCIDR = cidr("10.99.0.0/24") }, "not inside cluster CIDR"},
 		{"cluster smaller than pod", func(c *Config) { c.ClusterCIDR = cidr("10.42.0.0/25") }, "not inside cluster CIDR"},
 		{"bridge name too long", func(c *Config) { c.Bridge = "appliance-bridge0" }, "bridge name"},

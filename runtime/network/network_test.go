@@ -487,3 +487,43 @@ func TestAttachBadInput(t *testing.T) {
 		t.Errorf("failed Attach left allocations: %v", allocs)
 	}
 }
+
+func TestConcurrentAttach(t *testing.T) {
+	tn := newTestNode(t, "10.42.17.0/24")
+	const pods = 8
+	type result struct {
+		id  string
+		ip  net.IP
+		err error
+	}
+	results := make(chan result, pods)
+	for i := 0; i < pods; i++ {
+		go func(id string) {
+			ns, err := tn.net.CreatePodNetNS(id)
+			if err != nil {
+				results <- result{id, nil, err}
+				return
+			}
+			ip, err := tn.net.Attach(context.Background(), id, ns)
+			results <- result{id, ip, err}
+		}(fmt.Sprintf("pod-%d", i))
+	}
+	seen := map[string]string{}
+	for i := 0; i < pods; i++ {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("%s: %v", r.id, r.err)
+		}
+		if other, dup := seen[r.ip.String()]; dup {
+			t.Fatalf("%s and %s both got %s", r.id, other, r.ip)
+		}
+		seen[r.ip.String()] = r.id
+	}
+	// Every pod answers at its address from the node.
+	for ipStr, id := range seen {
+		serve(t, tn.net.PodNetNSPath(id), id, 8080)
+		if name, _ := ask(t, tn.net.DialContext, net.JoinHostPort(ipStr, "8080")); name != id {
+			t.Errorf("%s answered at %s's address %s", name, id, ipStr)
+		}
+	}
+}
