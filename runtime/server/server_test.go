@@ -646,7 +646,9 @@ func TestCloseEndsStreams(t *testing.T) {
 	defer stdinW.Close()
 	out := &notifyWriter{wrote: make(chan struct{}, 1)}
 	done := make(chan error, 1)
-	go func() { done <- exe.StreamWithContext(context.Background(), clientrc.StreamOptions{Stdin: stdinR, Stdout: out}) }()
+	go func() {
+		done <- exe.StreamWithContext(context.Background(), clientrc.StreamOptions{Stdin: stdinR, Stdout: out})
+	}()
 	if _, err := io.WriteString(stdinW, "x\n"); err != nil {
 		t.Fatal(err)
 	}
