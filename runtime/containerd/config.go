@@ -42,6 +42,10 @@ type Config struct {
 	// RegistriesFile is a k3s-style registries.yaml (mirrors and configs). A
 	// missing file means no mirrors and no registry credentials.
 	RegistriesFile string
+	// DisableDefaultEndpoint: a registry with mirrors is pulled from its
+	// mirrors only, never from the registry itself (k3s's
+	// --disable-default-registry-endpoint; air-gapped sites).
+	DisableDefaultEndpoint bool
 	// Log is the logger (default slog.Default()); the part adds part=containerd.
 	Log *slog.Logger
 }

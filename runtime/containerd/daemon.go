@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -20,6 +21,9 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay/overlayutils"
 	"github.com/containerd/errdefs"
+	clog "github.com/containerd/log"
+	"github.com/sirupsen/logrus"
+	lslog "github.com/sirupsen/logrus/hooks/slog"
 )
 
 const (
@@ -37,6 +41,7 @@ type Runtime struct {
 	snapshotter string
 	registries  *registries
 	own         bool
+	clientLog   *clog.Entry
 
 	mu       sync.Mutex
 	stopped  bool
@@ -64,6 +69,7 @@ func Start(ctx context.Context, cfg Config) (_ *Runtime, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	regs.noDefault = cfg.DisableDefaultEndpoint
 	r := &Runtime{
 		cfg:        cfg,
 		log:        cfg.Log.With("part", "containerd"),
@@ -73,6 +79,7 @@ func Start(ctx context.Context, cfg Config) (_ *Runtime, retErr error) {
 		done:       make(chan struct{}),
 		diskUsage:  statfsUsage,
 	}
+	r.clientLog = newClientLog(r.log)
 	defer func() {
 		if retErr != nil {
 			r.Close()
@@ -157,7 +164,7 @@ func (r *Runtime) startOwn(ctx context.Context) error {
 	}
 	r.log.Info("containerd started", "pid", r.pid(), "root", r.cfg.Root, "state", r.cfg.State,
 		"socket", sock, "namespace", r.cfg.Namespace, "snapshotter", r.snapshotter,
-		"registries-file", r.cfg.RegistriesFile, "log", r.logPath())
+		"registries-file", r.cfg.RegistriesFile, "disable-default-endpoint", r.cfg.DisableDefaultEndpoint, "log", r.logPath())
 	r.mu.Lock()
 	r.running = true
 	r.mu.Unlock()
@@ -443,9 +450,33 @@ func processGone(pid int) bool {
 // Client is the containerd client (namespace set by default).
 func (r *Runtime) Client() *client.Client { return r.client }
 
-// WithNamespace returns ctx carrying our containerd namespace.
+// WithNamespace returns ctx carrying our containerd namespace, and our
+// logger for the containerd client's own logging (the resolver's "trying next
+// host", unpack progress): its info goes to debug, warnings and errors stay.
 func (r *Runtime) WithNamespace(ctx context.Context) context.Context {
-	return namespaces.WithNamespace(ctx, r.cfg.Namespace)
+	ctx = namespaces.WithNamespace(ctx, r.cfg.Namespace)
+	if r.clientLog != nil {
+		ctx = clog.WithLogger(ctx, r.clientLog)
+	}
+	return ctx
+}
+
+func newClientLog(log *slog.Logger) *clog.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	l.SetLevel(logrus.DebugLevel)
+	l.AddHook(lslog.NewHook(log.With("from", "containerd-client"), &lslog.HookOptions{
+		LevelMapper: func(lv logrus.Level) slog.Level {
+			switch {
+			case lv <= logrus.ErrorLevel:
+				return slog.LevelError
+			case lv == logrus.WarnLevel:
+				return slog.LevelWarn
+			}
+			return slog.LevelDebug
+		},
+	}))
+	return logrus.NewEntry(l)
 }
 
 // Namespace is the containerd namespace in use.

@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const testNamespace = "appliance-test"
+const testNamespace = "appliance-containerd-pkg-test"
 
 // requireContainerd skips unless we are root with containerd, the shim and
 // runc installed (the e2e tier).
@@ -45,7 +45,7 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 }
 
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // testConfig is our own containerd in a temp dir. Everything it leaves behind

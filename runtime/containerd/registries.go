@@ -71,9 +71,10 @@ type credential struct{ username, secret string }
 
 // registries is the parsed registries.yaml, ready for the resolver.
 type registries struct {
-	mirrors map[string][]*url.URL
-	creds   map[string]credential   // by host[:port]
-	clients map[string]*http.Client // by host[:port], when TLS is configured
+	noDefault bool // mirrored registries are not pulled from directly
+	mirrors   map[string][]*url.URL
+	creds     map[string]credential   // by host[:port]
+	clients   map[string]*http.Client // by host[:port], when TLS is configured
 }
 
 func loadRegistries(file string) (*registries, error) {
@@ -219,17 +220,17 @@ func httpClient(tc *tls.Config) *http.Client {
 // itself. cred, if set, is a pull secret's credential for this image.
 func (r *registries) hosts(cred *credential) docker.RegistryHosts {
 	return func(refHost string) ([]docker.RegistryHost, error) {
-		var eps []*url.URL
-		if m, ok := r.mirrors[refHost]; ok {
-			eps = append(eps, m...)
-		} else {
-			eps = append(eps, r.mirrors["*"]...)
+		eps, ok := r.mirrors[refHost]
+		if !ok {
+			eps = r.mirrors["*"]
 		}
-		upstream := &url.URL{Scheme: "https", Host: refHost, Path: "/v2"}
-		if refHost == "docker.io" {
-			upstream.Host = "registry-1.docker.io"
+		if len(eps) == 0 || !r.noDefault {
+			upstream := &url.URL{Scheme: "https", Host: refHost, Path: "/v2"}
+			if refHost == "docker.io" {
+				upstream.Host = "registry-1.docker.io"
+			}
+			eps = append(eps[:len(eps):len(eps)], upstream)
 		}
-		eps = append(eps, upstream)
 		seen := map[string]bool{}
 		var out []docker.RegistryHost
 		for _, u := range eps {
