@@ -36,17 +36,53 @@ type affinityState struct {
 
 func newAffinityState(s *Snapshot, pod *PodInfo) *affinityState {
 	st := &affinityState{existingAnti: pairCounts{}, affinity: pairCounts{}, anti: pairCounts{}, nsLabels: s.NamespaceLabels}
-	own := len(pod.RequiredAffinity)+len(pod.RequiredAntiAffinity) > 0
-	for _, ni := range s.Nodes {
-		if own {
-			for _, e := range ni.Pods {
-				st.updateWith(pod, e, ni, 1)
+	// The existing pods' required anti-affinity terms that match the pod.
+	for _, grp := range s.affinityGroups() {
+		for i := range grp.pod.RequiredAntiAffinity {
+			t := &grp.pod.RequiredAntiAffinity[i]
+			if !t.matches(pod.Pod, st.nsLabels) {
+				continue
 			}
+			s.eachNode(grp, func(ni *NodeInfo, n int64) {
+				if v, ok := ni.Node.Labels[t.topologyKey]; ok {
+					st.existingAnti.update(t.topologyKey, v, n)
+				}
+			})
+		}
+	}
+	if len(pod.RequiredAffinity)+len(pod.RequiredAntiAffinity) == 0 {
+		return st
+	}
+	// The existing pods the pod's own required terms select.
+	var anti []*affinityTerm
+	for _, grp := range s.labelGroups() {
+		e := grp.pod.Pod
+		all := len(pod.RequiredAffinity) > 0 && matchesAllTerms(pod.RequiredAffinity, e, st.nsLabels)
+		anti = anti[:0]
+		for i := range pod.RequiredAntiAffinity {
+			if t := &pod.RequiredAntiAffinity[i]; t.matches(e, st.nsLabels) {
+				anti = append(anti, t)
+			}
+		}
+		if !all && len(anti) == 0 {
 			continue
 		}
-		for _, e := range ni.PodsWithRequiredAntiAffinity {
-			st.updateWith(pod, e, ni, 1)
-		}
+		s.eachNode(grp, func(ni *NodeInfo, n int64) {
+			nodeLabels := ni.Node.Labels
+			if all {
+				for i := range pod.RequiredAffinity {
+					t := &pod.RequiredAffinity[i]
+					if v, ok := nodeLabels[t.topologyKey]; ok {
+						st.affinity.update(t.topologyKey, v, n)
+					}
+				}
+			}
+			for _, t := range anti {
+				if v, ok := nodeLabels[t.topologyKey]; ok {
+					st.anti.update(t.topologyKey, v, n)
+				}
+			}
+		})
 	}
 	return st
 }
@@ -152,45 +188,47 @@ func (ts topologyScores) add(key, value string, w int64) {
 
 func (c *cycle) affinityScores(feasible []*NodeInfo) []int64 {
 	pod := c.pod
-	own := len(pod.PreferredAffinity)+len(pod.PreferredAntiAffinity) > 0
 	ts := topologyScores{}
 	ns := c.snap.NamespaceLabels
-	for _, ni := range c.snap.Nodes {
-		list := ni.PodsWithAffinity
-		if own {
-			list = ni.Pods
-		}
-		nodeLabels := ni.Node.Labels
-		for _, e := range list {
+	// addTerm adds w per pod of grp to the domains of key.
+	addTerm := func(grp *podGroup, key string, w int64) {
+		c.snap.eachNode(grp, func(ni *NodeInfo, n int64) {
+			if v, ok := ni.Node.Labels[key]; ok {
+				ts.add(key, v, w*n)
+			}
+		})
+	}
+	// The pod's preferred terms, against every existing pod.
+	if len(pod.PreferredAffinity)+len(pod.PreferredAntiAffinity) > 0 {
+		for _, grp := range c.snap.labelGroups() {
 			for i := range pod.PreferredAffinity {
-				t := &pod.PreferredAffinity[i]
-				if v, ok := nodeLabels[t.topologyKey]; ok && t.matches(e.Pod, ns) {
-					ts.add(t.topologyKey, v, t.weight)
+				if t := &pod.PreferredAffinity[i]; t.matches(grp.pod.Pod, ns) {
+					addTerm(grp, t.topologyKey, t.weight)
 				}
 			}
 			for i := range pod.PreferredAntiAffinity {
-				t := &pod.PreferredAntiAffinity[i]
-				if v, ok := nodeLabels[t.topologyKey]; ok && t.matches(e.Pod, ns) {
-					ts.add(t.topologyKey, v, -t.weight)
+				if t := &pod.PreferredAntiAffinity[i]; t.matches(grp.pod.Pod, ns) {
+					addTerm(grp, t.topologyKey, -t.weight)
 				}
 			}
-			for i := range e.RequiredAffinity {
-				t := &e.RequiredAffinity[i]
-				if v, ok := nodeLabels[t.topologyKey]; ok && t.matches(pod.Pod, ns) {
-					ts.add(t.topologyKey, v, hardPodAffinityWeight)
-				}
+		}
+	}
+	// The existing pods' terms, against the pod.
+	for _, grp := range c.snap.affinityGroups() {
+		e := grp.pod
+		for i := range e.RequiredAffinity {
+			if t := &e.RequiredAffinity[i]; t.matches(pod.Pod, ns) {
+				addTerm(grp, t.topologyKey, hardPodAffinityWeight)
 			}
-			for i := range e.PreferredAffinity {
-				t := &e.PreferredAffinity[i]
-				if v, ok := nodeLabels[t.topologyKey]; ok && t.matches(pod.Pod, ns) {
-					ts.add(t.topologyKey, v, t.weight)
-				}
+		}
+		for i := range e.PreferredAffinity {
+			if t := &e.PreferredAffinity[i]; t.matches(pod.Pod, ns) {
+				addTerm(grp, t.topologyKey, t.weight)
 			}
-			for i := range e.PreferredAntiAffinity {
-				t := &e.PreferredAntiAffinity[i]
-				if v, ok := nodeLabels[t.topologyKey]; ok && t.matches(pod.Pod, ns) {
-					ts.add(t.topologyKey, v, -t.weight)
-				}
+		}
+		for i := range e.PreferredAntiAffinity {
+			if t := &e.PreferredAntiAffinity[i]; t.matches(pod.Pod, ns) {
+				addTerm(grp, t.topologyKey, -t.weight)
 			}
 		}
 	}

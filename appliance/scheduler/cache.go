@@ -207,7 +207,12 @@ func (c *cache) updateSnapshot(s *Snapshot, state *snapshotState) {
 			if old == nil {
 				rebuild = true
 			} else if !rebuild {
-				state.replace(s, old, s.byName[name])
+				if !state.replace(s, old, s.byName[name]) {
+					rebuild = true
+				} else if s.groups != nil {
+					s.groups.removeNode(old)
+					s.groups.addNode(s.byName[name])
+				}
 			}
 		}
 	}
@@ -247,12 +252,14 @@ func (st *snapshotState) reindex(s *Snapshot) {
 	}
 }
 
-func (st *snapshotState) replace(s *Snapshot, old, fresh *NodeInfo) {
+func (st *snapshotState) replace(s *Snapshot, old, fresh *NodeInfo) bool {
 	i, ok := st.nodes[old]
 	if !ok {
-		return
+		return false
 	}
 	delete(st.nodes, old)
 	st.nodes[fresh] = i
 	s.Nodes[i] = fresh
+	fresh.pos = i
+	return true
 }

@@ -29,6 +29,9 @@ type Snapshot struct {
 	HideTaintValues bool
 
 	byName map[string]*NodeInfo
+	// groups indexes the pods for inter-pod affinity and spread; nil until
+	// first needed.
+	groups *podGroups
 	// nextStart is where the next search for feasible nodes starts, so that
 	// when only part of a large cluster is searched every node gets its turn
 	// (kube-scheduler's nextStartNodeIndex).
@@ -65,9 +68,11 @@ func NewSnapshot(nodes []*corev1.Node, pods []*corev1.Pod) *Snapshot {
 func (s *Snapshot) index() {
 	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Name() < s.Nodes[j].Name() })
 	s.byName = make(map[string]*NodeInfo, len(s.Nodes))
-	for _, ni := range s.Nodes {
+	for i, ni := range s.Nodes {
 		s.byName[ni.Name()] = ni
+		ni.pos = i
 	}
+	s.groups = nil
 }
 
 // Node returns the named node's info.

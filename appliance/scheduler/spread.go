@@ -36,18 +36,28 @@ func (sc *spreadConstraint) matches(p *corev1.Pod, namespace string) bool {
 	return sc.selector.Matches(labels.Set(p.Labels))
 }
 
-// countOn counts the pods on ni the constraint selects.
-func (sc *spreadConstraint) countOn(ni *NodeInfo, namespace string) int64 {
-	if sc.owner != "" {
-		return int64(ni.ByController[sc.owner])
-	}
-	n := int64(0)
-	for _, p := range ni.Pods {
-		if sc.matches(p.Pod, namespace) {
-			n++
+// addCounts adds, for every node ok accepts, the pods the constraint selects
+// there to counts under the node's value of the constraint's key: by
+// controller from the nodes' own counts, else by label group.
+func (sc *spreadConstraint) addCounts(s *Snapshot, namespace string, counts map[string]int64, ok func(*NodeInfo) bool) {
+	add := func(ni *NodeInfo, n int64) {
+		if v, has := ni.Node.Labels[sc.key]; has && ok(ni) {
+			counts[v] += n
 		}
 	}
-	return n
+	if sc.owner != "" {
+		for _, ni := range s.Nodes {
+			if n := ni.ByController[sc.owner]; n > 0 {
+				add(ni, int64(n))
+			}
+		}
+		return
+	}
+	for _, grp := range s.labelGroups() {
+		if sc.matches(grp.pod.Pod, namespace) {
+			s.eachNode(grp, add)
+		}
+	}
 }
 
 func controllerUID(p *corev1.Pod) types.UID {
@@ -114,7 +124,8 @@ type spreadState struct {
 	constraints []spreadConstraint
 	counts      []map[string]int64
 	min         []int64
-	eligible    map[string]bool
+	self        []int64 // 1 where the constraint selects the pod itself
+	eligible    []bool  // by the node's place in the snapshot
 }
 
 // eligibleForSpread: a node counts for a constraint's domains when it has all
@@ -148,19 +159,28 @@ func newSpreadState(c *cycle) *spreadState {
 	if len(cs) == 0 {
 		return nil
 	}
-	st := &spreadState{constraints: cs, counts: make([]map[string]int64, len(cs)), min: make([]int64, len(cs)), eligible: map[string]bool{}}
+	st := &spreadState{constraints: cs, counts: make([]map[string]int64, len(cs)), min: make([]int64, len(cs)),
+		self: make([]int64, len(cs)), eligible: make([]bool, len(c.snap.Nodes))}
+	ns := c.pod.Pod.Namespace
 	for i := range st.counts {
 		st.counts[i] = map[string]int64{}
+		if cs[i].matches(c.pod.Pod, ns) {
+			st.self[i] = 1
+		}
 	}
-	ns := c.pod.Pod.Namespace
 	for _, ni := range c.snap.Nodes {
 		if !c.eligibleForSpread(ni, cs, true) {
 			continue
 		}
-		st.eligible[ni.Name()] = true
+		st.eligible[ni.pos] = true
+		// Every eligible domain counts, the empty ones too: they set the minimum.
 		for i := range cs {
-			st.counts[i][ni.Node.Labels[cs[i].key]] += cs[i].countOn(ni, ns)
+			st.counts[i][ni.Node.Labels[cs[i].key]] += 0
 		}
+	}
+	eligible := func(ni *NodeInfo) bool { return st.eligible[ni.pos] }
+	for i := range cs {
+		cs[i].addCounts(c.snap, ns, st.counts[i], eligible)
 	}
 	st.computeMin()
 	return st
@@ -185,7 +205,8 @@ func (st *spreadState) clone() *spreadState {
 	if st == nil {
 		return nil
 	}
-	c := &spreadState{constraints: st.constraints, counts: make([]map[string]int64, len(st.counts)), min: append([]int64(nil), st.min...), eligible: st.eligible}
+	c := &spreadState{constraints: st.constraints, counts: make([]map[string]int64, len(st.counts)), min: append([]int64(nil), st.min...),
+		self: st.self, eligible: st.eligible}
 	for i, m := range st.counts {
 		c.counts[i] = maps.Clone(m)
 	}
@@ -194,7 +215,7 @@ func (st *spreadState) clone() *spreadState {
 
 // updateWith accounts for pod p appearing on (+1) or leaving (-1) node ni.
 func (st *spreadState) updateWith(pod *PodInfo, p *PodInfo, ni *NodeInfo, delta int64) {
-	if st == nil || !st.eligible[ni.Name()] {
+	if st == nil || !st.eligible[ni.pos] {
 		return
 	}
 	for i := range st.constraints {
@@ -217,11 +238,7 @@ func (st *spreadState) filter(pod *PodInfo, ni *NodeInfo) *status {
 		if !ok {
 			return fail(unresolvable, reasonSpreadMissingKey)
 		}
-		self := int64(0)
-		if sc.matches(pod.Pod, pod.Pod.Namespace) {
-			self = 1
-		}
-		if st.counts[i][v]+self-st.min[i] > sc.maxSkew {
+		if st.counts[i][v]+st.self[i]-st.min[i] > sc.maxSkew {
 			return fail(unschedulable, reasonSpread)
 		}
 	}
@@ -244,29 +261,37 @@ func (c *cycle) spreadScores(feasible []*NodeInfo) []int64 {
 		return scores
 	}
 	ns := c.pod.Pod.Namespace
-	feasibleNames := make(map[string]bool, len(feasible))
+	isFeasible := make([]bool, len(c.snap.Nodes))
 	for _, ni := range feasible {
-		feasibleNames[ni.Name()] = true
+		isFeasible[ni.pos] = true
 	}
 	counts := make([]map[string]int64, len(cs))
 	for i := range counts {
 		counts[i] = map[string]int64{}
 	}
+	eligible := make([]bool, len(c.snap.Nodes))
 	for _, ni := range c.snap.Nodes {
 		if !c.eligibleForSpread(ni, cs, requireAllKeys) {
 			continue
 		}
+		eligible[ni.pos] = true
 		for i := range cs {
 			v, ok := ni.Node.Labels[cs[i].key]
 			if !ok {
 				continue
 			}
 			// Domains of the hostname key are the nodes being scored only.
-			if cs[i].key == corev1.LabelHostname && !feasibleNames[ni.Name()] {
+			if cs[i].key == corev1.LabelHostname && !isFeasible[ni.pos] {
 				continue
 			}
-			counts[i][v] += cs[i].countOn(ni, ns)
+			counts[i][v] += 0
 		}
+	}
+	for i := range cs {
+		hostname := cs[i].key == corev1.LabelHostname
+		cs[i].addCounts(c.snap, ns, counts[i], func(ni *NodeInfo) bool {
+			return eligible[ni.pos] && (!hostname || isFeasible[ni.pos])
+		})
 	}
 	weights := make([]float64, len(cs))
 	for i := range cs {

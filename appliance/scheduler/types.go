@@ -138,6 +138,9 @@ type PodInfo struct {
 	RequiredAntiAffinity  []affinityTerm
 	PreferredAffinity     []weightedTerm
 	PreferredAntiAffinity []weightedTerm
+
+	// labelKey and affinityKey name the pod's podGroup (see groups.go).
+	labelKey, affinityKey string
 }
 
 // NewPodInfo precomputes a pod's requests, host ports and affinity terms.
@@ -159,6 +162,7 @@ func NewPodInfo(pod *corev1.Pod, priority int32) *PodInfo {
 			pi.PreferredAntiAffinity = newWeightedTerms(pod, a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
 		}
 	}
+	pi.groupKeys()
 	return pi
 }
 
@@ -312,6 +316,8 @@ type NodeInfo struct {
 	Taints []corev1.Taint
 
 	generation int64
+	// pos is the node's place in its Snapshot's Nodes.
+	pos int
 }
 
 func newNodeInfo() *NodeInfo { return &NodeInfo{} }
@@ -399,6 +405,7 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		ByController:                 maps.Clone(n.ByController),
 		Taints:                       n.Taints,
 		generation:                   n.generation,
+		pos:                          n.pos,
 	}
 	return c
 }
