@@ -258,11 +258,19 @@ func (w *Writer) open() error {
 	return nil
 }
 
-// Copy reads r until EOF and writes its lines as records of stream. A read
-// error other than EOF (a deadline after SIGTERM) ends the copy; what was
-// read is written first.
+// Copy reads r until EOF and writes its lines as records of stream. A
+// record that cannot be written (disk full, a failed rotation) is dropped
+// and reading goes on, so the container never blocks on a full pipe; the
+// first such error is returned at the end. A read error other than EOF (the
+// deadline after SIGTERM) ends the copy once what was read is written.
 func (w *Writer) Copy(stream string, r io.Reader) error {
 	br := bufio.NewReaderSize(r, MaxLineSize)
+	var werr error
+	keep := func(err error) {
+		if err != nil && werr == nil {
+			werr = err
+		}
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		switch {
@@ -271,25 +279,19 @@ func (w *Writer) Copy(stream string, r io.Reader) error {
 			if n := len(line); n > 0 && line[n-1] == '\r' {
 				line = line[:n-1]
 			}
-			if werr := w.WriteRecord(stream, true, line); werr != nil {
-				return werr
-			}
+			keep(w.WriteRecord(stream, true, line))
 		case errors.Is(err, bufio.ErrBufferFull):
-			if werr := w.WriteRecord(stream, false, line); werr != nil {
-				return werr
-			}
+			keep(w.WriteRecord(stream, false, line))
 		default:
 			// EOF or a read error: what is left has no newline, so it is
 			// a partial record, as containerd writes it.
 			if len(line) > 0 {
-				if werr := w.WriteRecord(stream, false, line); werr != nil {
-					return werr
-				}
+				keep(w.WriteRecord(stream, false, line))
 			}
-			if errors.Is(err, io.EOF) {
-				return nil
+			if !errors.Is(err, io.EOF) {
+				keep(fmt.Errorf("log driver: read %s: %w", stream, err))
 			}
-			return fmt.Errorf("log driver: read %s: %w", stream, err)
+			return werr
 		}
 	}
 }
@@ -309,28 +311,38 @@ func (w *Writer) WriteRecord(stream string, full bool, content []byte) error {
 	b = append(b, content...)
 	b = append(b, '\n')
 	w.buf = b
-	if w.size > 0 && w.size+int64(len(b)) > w.cfg.MaxSize {
-		if err := w.rotate(); err != nil {
+	if w.f == nil { // a rotation failed half way: try again
+		if err := w.open(); err != nil {
 			return err
+		}
+	}
+	var rotateErr error
+	if w.size > 0 && w.size+int64(len(b)) > w.cfg.MaxSize {
+		// A failed rotation still leaves a file to write to, if it can.
+		if rotateErr = w.rotate(); w.f == nil {
+			return rotateErr
 		}
 	}
 	n, err := w.f.Write(b)
 	w.size += int64(n)
 	if err != nil {
-		return fmt.Errorf("log driver: write %s: %w", w.cfg.Path, err)
+		return errors.Join(rotateErr, fmt.Errorf("log driver: write %s: %w", w.cfg.Path, err))
 	}
-	return nil
+	return rotateErr
 }
 
 // rotate renames the file to <file>.<timestamp>, opens a new one and removes
 // the oldest rotated files beyond max-files.
 func (w *Writer) rotate() error {
-	if err := w.f.Close(); err != nil {
+	err := w.f.Close()
+	w.f = nil
+	if err != nil {
 		return fmt.Errorf("log driver: close for rotation: %w", err)
 	}
 	rotated := w.cfg.Path + "." + w.now().UTC().Format(RotatedTimeFormat)
 	if err := os.Rename(w.cfg.Path, rotated); err != nil {
-		return fmt.Errorf("log driver: rotate: %w", err)
+		// Keep appending to the file as it is.
+		return errors.Join(fmt.Errorf("log driver: rotate: %w", err), w.open())
 	}
 	if err := w.open(); err != nil {
 		return err

@@ -331,3 +331,34 @@ func TestArgsRoundTrip(t *testing.T) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 }
+
+func TestWriterRecoversFromFailedRotation(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "app")
+	path := filepath.Join(dir, "0.log")
+	w, err := driver.Open(driver.Config{Path: path, MaxSize: 60, MaxFiles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.WriteRecord("stdout", true, []byte("fills most of the file")); err != nil {
+		t.Fatal(err)
+	}
+	// The directory goes away: rotation cannot rename, nor open anew.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRecord("stdout", true, []byte("lost")); err == nil || !strings.Contains(err.Error(), "rotate") {
+		t.Fatalf("want a rotation error, got %v", err)
+	}
+	// Once it is back, records flow again.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRecord("stdout", true, []byte("after")); err != nil {
+		t.Fatalf("write after recovery: %v", err)
+	}
+	recs := readRecords(t, path)
+	if len(recs) != 1 || recs[0].content != "after" {
+		t.Fatalf("records: %+v", recs)
+	}
+}
