@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/appliance/appliance/appliance/apiserver"
 	"github.com/appliance/appliance/appliance/pki"
 )
 
@@ -23,7 +26,9 @@ type clusterCerts struct {
 	etcdCA     string
 	etcdServer pki.Pair
 	etcdClient pki.Pair
-	dir        string
+	// kubeletClient is the API server's identity towards kubelets.
+	kubeletClient pki.Pair
+	dir           string
 }
 
 func ensureCerts(cfg Config, p Paths) (*clusterCerts, error) {
@@ -74,7 +79,54 @@ func ensureCerts(cfg Config, p Paths) (*clusterCerts, error) {
 	if c.etcdClient, err = etcdCA.EnsureLeaf(p.TLSDir, "etcd-client", pki.Leaf{CommonName: "kube-apiserver-etcd-client", Client: true}); err != nil {
 		return nil, err
 	}
+	if c.kubeletClient, err = ca.EnsureLeaf(p.TLSDir, "apiserver-kubelet-client", pki.Leaf{CommonName: KubeletClientUser, Client: true}); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// KubeletClientUser is the common name of the API server's client certificate
+// towards kubelets; kubelets let only it in.
+const KubeletClientUser = "kube-apiserver-kubelet-client"
+
+// nodeCerts issues (once) a kubelet's identity: a client certificate
+// (CN=system:node:<name>, O=system:nodes) and a serving certificate for its
+// endpoint, with the node's name, host name and IP.
+func (c *clusterCerts) nodeCerts(port int, node string, ip net.IP) (*rest.Config, pki.Pair, error) {
+	client, err := c.ca.EnsureLeaf(c.dir, "node-"+sanitize(node), pki.Leaf{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}, Client: true})
+	if err != nil {
+		return nil, pki.Pair{}, err
+	}
+	dns := []string{node, "localhost"}
+	if host, _ := os.Hostname(); host != "" && host != node {
+		dns = append(dns, host)
+	}
+	serving, err := c.ca.EnsureLeaf(c.dir, "kubelet-"+sanitize(node), pki.Leaf{CommonName: node, DNSNames: dns, IPs: []net.IP{ip, net.ParseIP("127.0.0.1")}, Server: true})
+	if err != nil {
+		return nil, pki.Pair{}, err
+	}
+	return &rest.Config{
+		Host: fmt.Sprintf("https://127.0.0.1:%d", port),
+		TLSClientConfig: rest.TLSClientConfig{
+			CAFile: c.ca.CertFile, CertFile: client.CertFile, KeyFile: client.KeyFile,
+		},
+		QPS: 200, Burst: 400,
+	}, serving, nil
+}
+
+// kubeletClientTLS is how the API server reaches kubelets: its kubelet-client
+// certificate, and the cluster CA that signs kubelet serving certificates.
+func (c *clusterCerts) kubeletClientTLS(port int) (apiserver.KubeletClientConfig, error) {
+	cert, err := tls.LoadX509KeyPair(c.kubeletClient.CertFile, c.kubeletClient.KeyFile)
+	if err != nil {
+		return apiserver.KubeletClientConfig{}, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c.ca.CertPEM())
+	return apiserver.KubeletClientConfig{
+		TLS:  &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12},
+		Port: port,
+	}, nil
 }
 
 // clientConfig issues (once) a client certificate for an in-process component and

@@ -49,6 +49,29 @@ type Config struct {
 	// SimulateNodes registers that many simulated (hollow) nodes, for trying
 	// scheduling rules and for scale tests without real machines.
 	SimulateNodes int
+
+	// DisableAgent runs a control plane only: no kubelet on this machine.
+	DisableAgent bool
+	// NodeIP is the node's InternalIP, where the API server reaches its kubelet
+	// (default: the first node IP).
+	NodeIP net.IP
+	// KubeletPort is the kubelet endpoint's port (logs, exec, port-forward);
+	// 0 picks a free one.
+	KubeletPort int
+	// ContainerRuntimeEndpoint uses an existing containerd socket instead of
+	// the appliance's own containerd.
+	ContainerRuntimeEndpoint string
+	// PrivateRegistry is the k3s-style registries.yaml (mirrors, plain-HTTP
+	// registries, credentials).
+	PrivateRegistry string
+	// KubeletDir holds pod volumes; PodLogsDir container logs; RunDir
+	// containerd's socket and pod network namespaces.
+	KubeletDir string
+	PodLogsDir string
+	RunDir     string
+	// AgentNetNS builds the pod network inside this network namespace instead
+	// of the host's (tests, nested setups).
+	AgentNetNS string
 }
 
 // DefaultConfigFile is read when present; --config names another.
@@ -73,6 +96,11 @@ func Defaults() Config {
 		LogLevel:               "info",
 		Controllers:            []string{"*"},
 		NodeMonitorGracePeriod: 40 * time.Second,
+		KubeletPort:            10250,
+		PrivateRegistry:        "/etc/appliance/registries.yaml",
+		KubeletDir:             "/var/lib/kubelet",
+		PodLogsDir:             "/var/log/pods",
+		RunDir:                 "/run/appliance",
 	}
 }
 
@@ -96,6 +124,15 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.NodeMonitorGracePeriod, "node-monitor-grace-period", c.NodeMonitorGracePeriod, "how long a node may miss Lease renewals before it is marked Unknown")
 	fs.BoolVar(&c.DisableScheduler, "disable-scheduler", c.DisableScheduler, "do not run the scheduler")
 	fs.IntVar(&c.SimulateNodes, "simulate-nodes", c.SimulateNodes, "register this many simulated nodes (labelled appliance.dev/simulated=true)")
+	fs.BoolVar(&c.DisableAgent, "disable-agent", c.DisableAgent, "run the control plane only, without a kubelet on this machine")
+	fs.IPVar(&c.NodeIP, "node-ip", c.NodeIP, "this node's InternalIP, where the API server reaches its kubelet (default: first node IP)")
+	fs.IntVar(&c.KubeletPort, "kubelet-port", c.KubeletPort, "port of the kubelet endpoint (logs, exec, port-forward)")
+	fs.StringVar(&c.ContainerRuntimeEndpoint, "container-runtime-endpoint", c.ContainerRuntimeEndpoint, "use this containerd socket instead of starting the appliance's own containerd")
+	fs.StringVar(&c.PrivateRegistry, "private-registry", c.PrivateRegistry, "registries.yaml with mirrors, plain-HTTP registries and credentials")
+	fs.StringVar(&c.KubeletDir, "kubelet-dir", c.KubeletDir, "directory for pod volumes")
+	fs.StringVar(&c.PodLogsDir, "pod-logs-dir", c.PodLogsDir, "directory for container logs")
+	fs.StringVar(&c.RunDir, "run-dir", c.RunDir, "runtime directory: containerd's socket and state, pod network namespaces")
+	fs.StringVar(&c.AgentNetNS, "agent-netns", c.AgentNetNS, "build the pod network inside this network namespace (path) instead of the host's")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controller loops to run: * for all, name to add one, -name to remove one ("+strings.Join(ControllerNames, ", ")+")")
 }
 
@@ -224,6 +261,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("controllers: unknown controller %q (known: %s)", name, strings.Join(ControllerNames, ", ")))
 		}
 	}
+	if c.KubeletPort < 0 || c.KubeletPort > 65535 {
+		errs = append(errs, fmt.Errorf("kubelet-port: %d is not a port (1-65535)", c.KubeletPort))
+	}
+	for name, dir := range map[string]string{"kubelet-dir": c.KubeletDir, "pod-logs-dir": c.PodLogsDir, "run-dir": c.RunDir} {
+		if !c.DisableAgent && (dir == "" || !filepath.IsAbs(dir)) {
+			errs = append(errs, fmt.Errorf("%s: %q must be an absolute path", name, dir))
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -282,6 +327,18 @@ func (c *Config) advertiseAddress() net.IP {
 	}
 	if c.BindAddress != nil && !c.BindAddress.IsUnspecified() && !c.BindAddress.IsLoopback() {
 		return c.BindAddress
+	}
+	if ips := NodeIPs(); len(ips) > 0 {
+		return ips[0]
+	}
+	return net.ParseIP("127.0.0.1")
+}
+
+// nodeIP is the node's InternalIP: the configured one, else the first node
+// IP, else loopback.
+func (c *Config) nodeIP() net.IP {
+	if c.NodeIP != nil && !c.NodeIP.IsUnspecified() {
+		return c.NodeIP
 	}
 	if ips := NodeIPs(); len(ips) > 0 {
 		return ips[0]

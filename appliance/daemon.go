@@ -2,6 +2,8 @@ package appliance
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +18,7 @@ import (
 	"github.com/appliance/appliance/appliance/apiserver"
 	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/appliance/store"
+	"github.com/appliance/appliance/runtime/kubelet"
 )
 
 // Version is the appliance's version, set at build time.
@@ -36,6 +39,7 @@ type Appliance struct {
 	certs  *clusterCerts
 	mu     sync.Mutex
 	sim    *simulate.Simulator
+	agent  *kubelet.Kubelet
 }
 
 // Paths are the files the appliance keeps under its data directory.
@@ -98,6 +102,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Appliance, err
 	}
 	log.Info("etcd ready", "took", time.Since(start).Round(time.Millisecond))
 
+	kubeletClientConfig, err := certs.kubeletClientTLS(cfg.KubeletPort)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress.String(), fmt.Sprint(cfg.HTTPSPort)))
 	if err != nil {
 		return nil, fmt.Errorf("api server: listen: %w", err)
@@ -115,6 +123,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Appliance, err
 		},
 		ServiceCIDR:      cfg.ServiceCIDR,
 		AdvertiseAddress: cfg.advertiseAddress(),
+		Kubelet:          kubeletClientConfig,
 		Version:          Version,
 		Log:              log.With("part", "apiserver"),
 	})
@@ -186,6 +195,12 @@ func (a *Appliance) waitReady(ctx context.Context, loopback, controllers *rest.C
 			return
 		}
 	}
+	if !a.cfg.DisableAgent {
+		if err := a.startAgent(ctx); err != nil {
+			a.errc <- err
+			return
+		}
+	}
 	a.log.Info("appliance ready", "took", time.Since(start).Round(time.Millisecond), "port", a.port)
 	close(a.ready)
 }
@@ -209,6 +224,13 @@ func (a *Appliance) Close() {
 		if sim != nil {
 			sim.Close()
 		}
+		// The kubelet leaves its pods running; a restarted one re-adopts them.
+		a.mu.Lock()
+		agent := a.agent
+		a.mu.Unlock()
+		if agent != nil {
+			agent.Close()
+		}
 		a.cancel()
 		if a.done != nil {
 			select {
@@ -221,4 +243,70 @@ func (a *Appliance) Close() {
 			a.etcd.Close()
 		}
 	})
+}
+
+// startAgent runs this machine's kubelet with its own node identity, and waits
+// until its node is registered and its pods are being synced.
+func (a *Appliance) startAgent(ctx context.Context) error {
+	cfg := a.cfg
+	ip := cfg.nodeIP()
+	client, serving, err := a.certs.nodeCerts(a.port, cfg.NodeName, ip)
+	if err != nil {
+		return fmt.Errorf("kubelet certificates: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(serving.CertFile, serving.KeyFile)
+	if err != nil {
+		return fmt.Errorf("kubelet certificates: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(a.certs.ca.CertPEM())
+	_, clusterCIDR, _ := net.ParseCIDR(cfg.ClusterCIDR.String())
+	k, err := kubelet.Start(ctx, kubelet.Config{
+		NodeName:                 cfg.NodeName,
+		NodeIP:                   ip,
+		Client:                   client,
+		DataDir:                  filepath.Join(cfg.DataDir, "agent"),
+		RunDir:                   cfg.RunDir,
+		PodsDir:                  cfg.KubeletDir,
+		PodLogsDir:               cfg.PodLogsDir,
+		ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint,
+		RegistriesFile:           cfg.PrivateRegistry,
+		ClusterCIDR:              clusterCIDR,
+		ClusterDNS:               []net.IP{net.IP(cfg.ClusterDNS.AsSlice())},
+		ClusterDomain:            cfg.ClusterDomain,
+		NodeNetNS:                cfg.AgentNetNS,
+		Port:                     cfg.KubeletPort,
+		ServingCert:              cert,
+		ClientCAs:                pool,
+		AllowedUsers:             []string{KubeletClientUser},
+		Log:                      a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.agent = k
+	a.mu.Unlock()
+	select {
+	case <-k.Ready():
+	case err := <-k.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	go func() {
+		select {
+		case err := <-k.Err():
+			a.errc <- err
+		case <-ctx.Done():
+		}
+	}()
+	return nil
+}
+
+// Agent is this machine's kubelet, nil with --disable-agent.
+func (a *Appliance) Agent() *kubelet.Kubelet {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.agent
 }

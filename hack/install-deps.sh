@@ -9,7 +9,9 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 need=()
-for pkg in git make ca-certificates openssl; do
+# containerd and runc run pods; iptables and iproute2 build the pod network;
+# busybox-static is what the tests build their container image from.
+for pkg in git make ca-certificates openssl containerd runc iptables iproute2 busybox-static; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -72,6 +72,9 @@ func NewConfig(t testing.TB) appliance.Config {
 	cfg.AdminKubeconfig = filepath.Join(dir, "admin.kubeconfig")
 	cfg.BindAddress = net.ParseIP("127.0.0.1")
 	cfg.NodeName = "test-node"
+	// The kubelet needs root and containerd; tests that want it turn it on
+	// (see Agent).
+	cfg.DisableAgent = true
 	ports := FreePorts(t, 3)
 	cfg.HTTPSPort, cfg.EtcdClientPort, cfg.EtcdPeerPort = ports[0], ports[1], ports[2]
 	return cfg
@@ -162,6 +165,8 @@ func Binary(t testing.TB) string {
 		}
 		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(flags)), "-o", binPath, ".")
 		cmd.Dir = moduleRoot()
+		// Static, so that it can run as the pause process in any rootfs.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -192,6 +197,9 @@ type ProcessConfig struct {
 	HTTPSPort       int
 	EtcdClientPort  int
 	EtcdPeerPort    int
+	// Agent runs the kubelet too (root, containerd); without it the child is
+	// started with --disable-agent.
+	Agent bool
 	// Args are extra command-line arguments after the ones above.
 	Args []string
 	// Env is extra environment (KEY=value); APPLIANCE_* variables of the test's
@@ -223,6 +231,9 @@ func (pc ProcessConfig) ServerArgs() []string {
 		"--etcd-client-port", fmt.Sprint(pc.EtcdClientPort),
 		"--etcd-peer-port", fmt.Sprint(pc.EtcdPeerPort),
 		"--node-name", "test-node",
+	}
+	if !pc.Agent {
+		args = append(args, "--disable-agent")
 	}
 	return append(args, pc.Args...)
 }

@@ -1,0 +1,555 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/appliance/appliance/runtime/network"
+	"github.com/appliance/appliance/volumes"
+)
+
+// containerSpec turns a pod's container into OCI spec options: the image's
+// config overridden by command/args/env/workingDir, the sandbox's namespaces,
+// volumes and the pod's /etc files, cgroup limits and the security context.
+func (k *Kubelet) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *record, img containerd.Image, vols map[string]string, cgroup string) ([]oci.SpecOpts, error) {
+	env, err := k.containerEnv(pod, c)
+	if err != nil {
+		return nil, &configError{err}
+	}
+	opts := []oci.SpecOpts{oci.WithImageConfig(img)}
+	switch {
+	case len(c.Command) > 0:
+		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, c.Command...), c.Args...)...))
+	case len(c.Args) > 0:
+		opts = append(opts, oci.WithImageConfigArgs(img, c.Args))
+	}
+	opts = append(opts, oci.WithEnv(env))
+	if c.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
+	}
+	if c.TTY {
+		opts = append(opts, oci.WithTTY)
+	}
+	hostname, _ := podHostname(pod)
+	opts = append(opts, oci.WithHostname(hostname))
+
+	pid := sb.pid
+	if pod.Spec.HostNetwork {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+	} else {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.labels[labelNetNS]}))
+	}
+	if pod.Spec.HostIPC {
+		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
+	} else {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pid)}))
+	}
+	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pid)}))
+	switch {
+	case pod.Spec.HostPID:
+		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
+	case pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace:
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", pid)}))
+	}
+
+	mounts, err := k.vols.Mounts(pod, c, vols)
+	if err != nil {
+		return nil, &configError{err}
+	}
+	etc, err := k.etcMounts(pod, c, sb)
+	if err != nil {
+		return nil, err
+	}
+	mounts = append(mounts, etc...)
+	opts = append(opts, oci.WithMounts(mounts))
+
+	opts = append(opts, oci.WithCgroup(cgroup))
+	opts = append(opts, resourceOpts(c)...)
+	sec, err := securityOpts(ctx, pod, c, img)
+	if err != nil {
+		return nil, &configError{err}
+	}
+	opts = append(opts, sec...)
+	return opts, nil
+}
+
+// etcMounts are the pod's /etc/hosts, /etc/resolv.conf and /etc/hostname, and
+// the container's termination-log file, as the kubelet provides them.
+func (k *Kubelet) etcMounts(pod *corev1.Pod, c *corev1.Container, sb *record) ([]specs.Mount, error) {
+	dir := filepath.Join(k.cfg.PodsDir, "pods", string(pod.UID))
+	var ms []specs.Mount
+	if !pod.Spec.HostNetwork || true {
+		for _, f := range []string{"etc-hosts", "resolv.conf", "hostname"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				return nil, fmt.Errorf("pod file %s: %w", f, err)
+			}
+		}
+		ms = append(ms,
+			specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(dir, "etc-hosts"), Options: []string{"rbind", "rw"}},
+			specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(dir, "resolv.conf"), Options: []string{"rbind", "rw"}},
+			specs.Mount{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(dir, "hostname"), Options: []string{"rbind", "rw"}},
+		)
+	}
+	path := c.TerminationMessagePath
+	if path == "" {
+		path = corev1.TerminationMessagePathDefault
+	}
+	tdir := filepath.Join(dir, "containers", c.Name)
+	if err := os.MkdirAll(tdir, 0o755); err != nil {
+		return nil, err
+	}
+	tfile := filepath.Join(tdir, "termination-log")
+	f, err := os.OpenFile(tfile, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	ms = append(ms, specs.Mount{Destination: path, Type: "bind", Source: tfile, Options: []string{"rbind", "rw"}})
+	return ms, nil
+}
+
+// writePodFiles writes the pod's /etc/hosts, resolv.conf and hostname.
+func (k *Kubelet) writePodFiles(pod *corev1.Pod, podIP string) error {
+	dir := filepath.Join(k.cfg.PodsDir, "pods", string(pod.UID))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	hostname, _ := podHostname(pod)
+	var hosts, resolv []byte
+	if pod.Spec.HostNetwork {
+		hosts, _ = os.ReadFile("/etc/hosts")
+		resolv, _ = os.ReadFile("/etc/resolv.conf")
+		if pod.Spec.DNSPolicy == corev1.DNSClusterFirstWithHostNet || pod.Spec.DNSPolicy == corev1.DNSNone {
+			r, err := network.ResolvConf(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain, resolv)
+			if err != nil {
+				return err
+			}
+			resolv = r
+		}
+		hostname, _ = os.Hostname()
+	} else {
+		hosts = network.HostsFileInDomain(pod, parseIP(podIP), k.cfg.ClusterDomain)
+		host, _ := os.ReadFile("/etc/resolv.conf")
+		r, err := network.ResolvConf(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain, host)
+		if err != nil {
+			return err
+		}
+		resolv = r
+	}
+	for name, data := range map[string][]byte{"etc-hosts": hosts, "resolv.conf": resolv, "hostname": []byte(hostname + "\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func podHostname(pod *corev1.Pod) (string, error) {
+	h, _, err := network.PodHostnameAndDomain(pod, "cluster.local")
+	if err != nil || h == "" {
+		h = pod.Name
+		if len(h) > 63 {
+			h = strings.TrimRight(h[:63], "-.")
+		}
+	}
+	return h, err
+}
+
+// resourceOpts: requests.cpu as cpu shares, limits.cpu as a CFS quota, and
+// limits.memory as the memory limit, as the kubelet computes them.
+func resourceOpts(c *corev1.Container) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	shares := uint64(2)
+	if q, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
+		shares = uint64(q.MilliValue() * 1024 / 1000)
+	} else if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+		shares = uint64(q.MilliValue() * 1024 / 1000)
+	}
+	if shares < 2 {
+		shares = 2
+	}
+	opts = append(opts, oci.WithCPUShares(shares))
+	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+		const period = 100000
+		quota := q.MilliValue() * period / 1000
+		if quota < 1000 {
+			quota = 1000
+		}
+		opts = append(opts, oci.WithCPUCFS(quota, period))
+	}
+	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+		opts = append(opts, oci.WithMemoryLimit(uint64(q.Value())))
+	}
+	return opts
+}
+
+// qosCgroup is the pod's cgroup parent: /kubepods for Guaranteed pods,
+// /kubepods/burstable and /kubepods/besteffort for the others, pod<uid> below.
+func qosCgroup(pod *corev1.Pod) string {
+	base := "/kubepods"
+	switch pod.Status.QOSClass {
+	case corev1.PodQOSBurstable:
+		base += "/burstable"
+	case corev1.PodQOSBestEffort:
+		base += "/besteffort"
+	case corev1.PodQOSGuaranteed:
+	default:
+		base += "/besteffort"
+	}
+	return filepath.Join(base, "pod"+string(pod.UID))
+}
+
+func securityOpts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, img containerd.Image) ([]oci.SpecOpts, error) {
+	var opts []oci.SpecOpts
+	psc := pod.Spec.SecurityContext
+	sc := c.SecurityContext
+	if sc == nil {
+		sc = &corev1.SecurityContext{}
+	}
+	uid, gid := sc.RunAsUser, sc.RunAsGroup
+	nonRoot := sc.RunAsNonRoot
+	if psc != nil {
+		if uid == nil {
+			uid = psc.RunAsUser
+		}
+		if gid == nil {
+			gid = psc.RunAsGroup
+		}
+		if nonRoot == nil {
+			nonRoot = psc.RunAsNonRoot
+		}
+	}
+	switch {
+	case uid != nil && gid != nil:
+		opts = append(opts, oci.WithUIDGID(uint32(*uid), uint32(*gid)))
+	case uid != nil:
+		opts = append(opts, oci.WithUserID(uint32(*uid)))
+	}
+	if nonRoot != nil && *nonRoot {
+		if uid != nil && *uid == 0 {
+			return nil, fmt.Errorf("container's runAsUser breaks non-root policy (pod: %q, container: %s)", pod.Namespace+"/"+pod.Name, c.Name)
+		}
+		if uid == nil {
+			cfg, err := img.Spec(ctx)
+			if err == nil {
+				u := cfg.Config.User
+				if u == "" || u == "0" || u == "root" || strings.HasPrefix(u, "0:") || strings.HasPrefix(u, "root:") {
+					return nil, fmt.Errorf("container has runAsNonRoot and image will run as root (pod: %q, container: %s)", pod.Namespace+"/"+pod.Name, c.Name)
+				}
+			}
+		}
+	}
+	if psc != nil && len(psc.SupplementalGroups) > 0 {
+		groups := make([]uint32, 0, len(psc.SupplementalGroups))
+		for _, g := range psc.SupplementalGroups {
+			groups = append(groups, uint32(g))
+		}
+		opts = append(opts, oci.WithAppendAdditionalGroups(), withGroups(groups))
+	}
+	if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	privileged := sc.Privileged != nil && *sc.Privileged
+	if privileged {
+		opts = append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)
+	} else {
+		if sc.Capabilities != nil {
+			if len(sc.Capabilities.Add) > 0 {
+				opts = append(opts, oci.WithAddedCapabilities(capNames(sc.Capabilities.Add)))
+			}
+			if len(sc.Capabilities.Drop) > 0 {
+				opts = append(opts, oci.WithDroppedCapabilities(capNames(sc.Capabilities.Drop)))
+			}
+		}
+		if seccompDefault(pod, c) {
+			opts = append(opts, seccomp.WithDefaultProfile())
+		}
+	}
+	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+		opts = append(opts, oci.WithNoNewPrivileges)
+	}
+	if psc != nil && len(psc.Sysctls) > 0 {
+		m := map[string]string{}
+		for _, s := range psc.Sysctls {
+			m[s.Name] = s.Value
+		}
+		opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+			if s.Linux == nil {
+				s.Linux = &specs.Linux{}
+			}
+			if s.Linux.Sysctl == nil {
+				s.Linux.Sysctl = map[string]string{}
+			}
+			for k, v := range m {
+				s.Linux.Sysctl[k] = v
+			}
+			return nil
+		})
+	}
+	return opts, nil
+}
+
+func withGroups(groups []uint32) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, groups...)
+		return nil
+	}
+}
+
+func seccompDefault(pod *corev1.Pod, c *corev1.Container) bool {
+	var p *corev1.SeccompProfile
+	if c.SecurityContext != nil && c.SecurityContext.SeccompProfile != nil {
+		p = c.SecurityContext.SeccompProfile
+	} else if pod.Spec.SecurityContext != nil {
+		p = pod.Spec.SecurityContext.SeccompProfile
+	}
+	return p != nil && p.Type == corev1.SeccompProfileTypeRuntimeDefault
+}
+
+func capNames(cs []corev1.Capability) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		n := strings.ToUpper(string(c))
+		if n == "ALL" {
+			out = append(out, "ALL")
+			continue
+		}
+		if !strings.HasPrefix(n, "CAP_") {
+			n = "CAP_" + n
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// containerEnv is the container's environment in Kubernetes' order: service
+// links, then envFrom, then env (later entries win), with $(VAR) expanded.
+func (k *Kubelet) containerEnv(pod *corev1.Pod, c *corev1.Container) ([]string, error) {
+	vars := map[string]string{}
+	var order []string
+	set := func(name, val string) {
+		if _, ok := vars[name]; !ok {
+			order = append(order, name)
+		}
+		vars[name] = val
+	}
+	for name, val := range k.serviceEnv(pod) {
+		set(name, val)
+	}
+	sort.Strings(order)
+	for _, from := range c.EnvFrom {
+		switch {
+		case from.ConfigMapRef != nil:
+			cm, err := k.sources.ConfigMap(pod.Namespace, from.ConfigMapRef.Name)
+			if err != nil {
+				if from.ConfigMapRef.Optional != nil && *from.ConfigMapRef.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("configmap %q not found", from.ConfigMapRef.Name)
+			}
+			keys := sortedKeys(cm.Data)
+			for _, key := range keys {
+				set(from.Prefix+key, cm.Data[key])
+			}
+		case from.SecretRef != nil:
+			s, err := k.sources.Secret(pod.Namespace, from.SecretRef.Name)
+			if err != nil {
+				if from.SecretRef.Optional != nil && *from.SecretRef.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("secret %q not found", from.SecretRef.Name)
+			}
+			keys := make([]string, 0, len(s.Data))
+			for key := range s.Data {
+				keys = append(keys, key)
+			}
+			sort.Strings(keys)
+			for _, key := range keys {
+				set(from.Prefix+key, string(s.Data[key]))
+			}
+		}
+	}
+	node := k.getNode()
+	var alloc corev1.ResourceList
+	if node != nil {
+		alloc = node.Status.Allocatable
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			set(e.Name, expand(e.Value, vars))
+			continue
+		}
+		v, ok, err := k.envValueFrom(pod, c, e.ValueFrom, alloc)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", e.Name, err)
+		}
+		if ok {
+			set(e.Name, v)
+		}
+	}
+	out := make([]string, 0, len(order))
+	for _, name := range order {
+		out = append(out, name+"="+vars[name])
+	}
+	return out, nil
+}
+
+func (k *Kubelet) envValueFrom(pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, alloc corev1.ResourceList) (string, bool, error) {
+	switch {
+	case from.FieldRef != nil:
+		v, err := volumes.FieldPath(pod, from.FieldRef.FieldPath)
+		return v, err == nil, err
+	case from.ResourceFieldRef != nil:
+		name := from.ResourceFieldRef.ContainerName
+		if name == "" {
+			name = c.Name
+		}
+		v, err := volumes.ResourceField(pod, name, from.ResourceFieldRef, alloc)
+		return v, err == nil, err
+	case from.ConfigMapKeyRef != nil:
+		ref := from.ConfigMapKeyRef
+		optional := ref.Optional != nil && *ref.Optional
+		cm, err := k.sources.ConfigMap(pod.Namespace, ref.Name)
+		if err != nil {
+			if optional {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("configmap %q not found", ref.Name)
+		}
+		v, ok := cm.Data[ref.Key]
+		if !ok {
+			if optional {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", ref.Key, pod.Namespace, ref.Name)
+		}
+		return v, true, nil
+	case from.SecretKeyRef != nil:
+		ref := from.SecretKeyRef
+		optional := ref.Optional != nil && *ref.Optional
+		s, err := k.sources.Secret(pod.Namespace, ref.Name)
+		if err != nil {
+			if optional {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("secret %q not found", ref.Name)
+		}
+		v, ok := s.Data[ref.Key]
+		if !ok {
+			if optional {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %s in Secret %s/%s", ref.Key, pod.Namespace, ref.Name)
+		}
+		return string(v), true, nil
+	}
+	return "", false, nil
+}
+
+// expand replaces $(VAR) with earlier variables; $$ escapes, unknown
+// references stay as written, as Kubernetes does.
+func expand(s string, vars map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := vars[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+// serviceEnv is the Docker-links style environment of the services in the pod's
+// namespace (and always the kubernetes service), as the kubelet sets it.
+func (k *Kubelet) serviceEnv(pod *corev1.Pod) map[string]string {
+	out := map[string]string{}
+	add := func(s *corev1.Service) {
+		if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone || len(s.Spec.Ports) == 0 {
+			return
+		}
+		name := strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+		p := s.Spec.Ports[0]
+		out[name+"_SERVICE_HOST"] = s.Spec.ClusterIP
+		out[name+"_SERVICE_PORT"] = fmt.Sprint(p.Port)
+		for _, p := range s.Spec.Ports {
+			if p.Name != "" {
+				out[name+"_SERVICE_PORT_"+strings.ToUpper(strings.ReplaceAll(p.Name, "-", "_"))] = fmt.Sprint(p.Port)
+			}
+			proto := strings.ToLower(string(p.Protocol))
+			if proto == "" {
+				proto = "tcp"
+			}
+			prefix := fmt.Sprintf("%s_PORT_%d_%s", name, p.Port, strings.ToUpper(proto))
+			out[prefix] = fmt.Sprintf("%s://%s:%d", proto, s.Spec.ClusterIP, p.Port)
+			out[prefix+"_PROTO"] = proto
+			out[prefix+"_PORT"] = fmt.Sprint(p.Port)
+			out[prefix+"_ADDR"] = s.Spec.ClusterIP
+		}
+		out[name+"_PORT"] = fmt.Sprintf("%s://%s:%d", strings.ToLower(string(p.Protocol)), s.Spec.ClusterIP, p.Port)
+	}
+	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+		if svcs, err := k.sources.services.Services(pod.Namespace).List(labels.Everything()); err == nil {
+			for _, s := range svcs {
+				add(s)
+			}
+		}
+	}
+	if s, err := k.sources.services.Services(corev1.NamespaceDefault).Get("kubernetes"); err == nil {
+		add(s)
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func parseIP(s string) []byte {
+	return netParseIP(s)
+}
+
+var _ types.UID

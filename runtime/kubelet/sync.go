@@ -1,0 +1,409 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	containerd "github.com/containerd/containerd/v2/client"
+
+	rtcontainerd "github.com/appliance/appliance/runtime/containerd"
+	"github.com/appliance/appliance/runtime/logs"
+)
+
+// sync brings one pod's containers to what its spec asks, then reports status.
+// It returns finished once the pod is gone for good (deleted and cleaned up).
+func (w *podWorker) sync(ctx context.Context, pod *corev1.Pod, removed bool) (finished bool, err error) {
+	k := w.k
+	if pod == nil {
+		return true, nil
+	}
+	l, err := k.listPod(ctx, pod.UID)
+	if err != nil {
+		return false, err
+	}
+	if removed || pod.DeletionTimestamp != nil {
+		return w.terminate(ctx, pod, l, removed)
+	}
+	if w.startTime.IsZero() {
+		w.startTime = time.Now()
+		if pod.Status.StartTime != nil {
+			w.startTime = pod.Status.StartTime.Time
+		}
+	}
+	if isTerminal(pod.Status.Phase) {
+		// A finished pod keeps its containers (for logs) but not its sandbox.
+		w.releaseSandbox(ctx, pod, l)
+		return false, nil
+	}
+	syncErr := w.syncContainers(ctx, pod, l)
+	l, err = k.listPod(ctx, pod.UID)
+	if err != nil {
+		return false, err
+	}
+	if err := w.updateStatus(ctx, pod, l); err != nil {
+		return false, err
+	}
+	if syncErr != nil {
+		return false, syncErr
+	}
+	if st := w.lastStatus; st != nil && isTerminal(st.Phase) {
+		w.releaseSandbox(ctx, pod, l)
+	}
+	return false, nil
+}
+
+func isTerminal(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p == corev1.PodFailed }
+
+// syncContainers: volumes, sandbox, init containers in order, app containers.
+func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cList) error {
+	k := w.k
+	node := k.getNode()
+	vols, err := k.vols.Setup(ctx, pod, node)
+	if err != nil {
+		k.rec.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+		w.kickAfter(5 * time.Second)
+		return nil
+	}
+	sb := l.sandbox
+	if sb == nil || !sb.running {
+		if sb != nil {
+			// The sandbox died: every container goes, as in Kubernetes.
+			k.rec.Eventf(pod, corev1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+			for _, rs := range l.containers {
+				for _, r := range rs {
+					if r.running {
+						k.stopContainer(ctx, r, 2*time.Second)
+					}
+				}
+			}
+			k.removeContainer(ctx, sb)
+		}
+		sb, err = w.createSandbox(ctx, pod)
+		if err != nil {
+			k.rec.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			return err
+		}
+		l.sandbox = sb
+	}
+	w.sandboxReady = true
+	w.podIP = sb.labels[labelPodIP]
+
+	// Init containers, one at a time, each to success.
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		r := l.latest(c.Name)
+		switch {
+		case r == nil:
+			return w.start(ctx, pod, c, kindInit, 0, sb, vols)
+		case r.running:
+			return nil
+		case r.exited && r.exitCode == 0:
+			continue
+		case r.exited:
+			if pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				return nil // the pod fails (status)
+			}
+			if w.inBackoff(pod, c.Name, r) {
+				return nil
+			}
+			return w.start(ctx, pod, c, kindInit, r.restart+1, sb, vols)
+		default:
+			return nil
+		}
+	}
+	var errs []error
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		r := l.latest(c.Name)
+		switch {
+		case r == nil:
+			errs = append(errs, w.start(ctx, pod, c, kindApp, 0, sb, vols))
+		case r.running:
+			w.ensureProbes(pod, c, r)
+		case r.exited:
+			if !shouldRestart(pod.Spec.RestartPolicy, r.exitCode) {
+				continue
+			}
+			if w.inBackoff(pod, c.Name, r) {
+				continue
+			}
+			errs = append(errs, w.start(ctx, pod, c, kindApp, r.restart+1, sb, vols))
+		}
+		k.pruneInstances(ctx, l.containers[c.Name])
+	}
+	return errors.Join(errs...)
+}
+
+func shouldRestart(p corev1.RestartPolicy, code int32) bool {
+	switch p {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return code != 0
+	}
+	return true
+}
+
+// inBackoff applies CrashLoopBackOff: after a container exits, its next start
+// waits 10 s, doubling to 5 min; a run of 10 min resets the delay.
+func (w *podWorker) inBackoff(pod *corev1.Pod, name string, r *record) bool {
+	b := w.backoff[name]
+	if b == nil {
+		b = &backoff{}
+		w.backoff[name] = b
+	}
+	now := time.Now()
+	if !r.started.IsZero() && r.finished.Sub(r.started) > 10*time.Minute {
+		b.delay = 0
+	}
+	if b.until.IsZero() || r.finished.After(b.until) {
+		// A new exit since the last backoff was set.
+		d := b.next(r.finished)
+		w.waiting[name] = corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", d, name, pod.Name, pod.Namespace, pod.UID)}
+		w.k.rec.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", name, pod.Name, pod.Namespace, pod.UID)
+	}
+	if now.Before(b.until) {
+		w.kickAfter(b.until.Sub(now) + 10*time.Millisecond)
+		return true
+	}
+	return false
+}
+
+// start pulls the image if needed and starts one instance of the container.
+func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Container, kind string, restart int, sb *record, vols map[string]string) error {
+	k := w.k
+	if b := w.pullBackoff[c.Name]; b != nil && time.Now().Before(b.until) {
+		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: fmt.Sprintf("Back-off pulling image %q", c.Image)}
+		w.kickAfter(time.Until(b.until) + 10*time.Millisecond)
+		return nil
+	}
+	img, err := w.ensureImage(ctx, pod, c)
+	if err != nil {
+		return nil // reported as ErrImagePull / ErrImageNeverPull
+	}
+	delete(w.pullBackoff, c.Name)
+	r, err := k.startContainer(ctx, pod, c, kind, restart, sb, img, vols)
+	if err != nil {
+		reason := "CreateContainerError"
+		if isConfigError(err) {
+			reason = "CreateContainerConfigError"
+		}
+		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
+		k.rec.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		w.kickAfter(10 * time.Second)
+		return nil
+	}
+	delete(w.waiting, c.Name)
+	k.rec.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	k.rec.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if kind == kindApp {
+		w.ensureProbes(pod, c, r)
+		if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+			if err := w.runHook(ctx, pod, c, r, c.Lifecycle.PostStart); err != nil {
+				k.rec.Eventf(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed: %v", err)
+				k.stopContainer(ctx, r, gracePeriod(pod))
+			}
+		}
+	}
+	return nil
+}
+
+func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (containerd.Image, error) {
+	k := w.k
+	var secrets []corev1.Secret
+	for _, ref := range pod.Spec.ImagePullSecrets {
+		if s, err := k.sources.Secret(pod.Namespace, ref.Name); err == nil {
+			secrets = append(secrets, *s)
+		}
+	}
+	policy := c.ImagePullPolicy
+	img, pulled, err := k.rt.EnsureImage(ctx, c.Image, policy, secrets)
+	if err == nil {
+		if pulled {
+			k.rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q", c.Image)
+		} else {
+			k.rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
+		}
+		return img, nil
+	}
+	b := w.pullBackoff[c.Name]
+	if b == nil {
+		b = &backoff{}
+		w.pullBackoff[c.Name] = b
+	}
+	b.next(time.Now())
+	reason := "ErrImagePull"
+	if errors.Is(err, rtcontainerd.ErrImageNeverPull) {
+		reason = "ErrImageNeverPull"
+	}
+	w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
+	k.rec.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
+	k.rec.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", reason)
+	w.kickAfter(time.Until(b.until) + 10*time.Millisecond)
+	return nil, err
+}
+
+// createSandbox sets the pod network up and starts the pause container.
+func (w *podWorker) createSandbox(ctx context.Context, pod *corev1.Pod) (*record, error) {
+	k := w.k
+	netns, podIP := "", k.cfg.NodeIP.String()
+	if !pod.Spec.HostNetwork {
+		var err error
+		netns, err = k.net.CreatePodNetNS(string(pod.UID))
+		if err != nil {
+			return nil, fmt.Errorf("network namespace: %w", err)
+		}
+		ip, err := k.net.Attach(ctx, string(pod.UID), netns)
+		if err != nil {
+			return nil, fmt.Errorf("pod network: %w", err)
+		}
+		podIP = ip.String()
+	}
+	if err := k.writePodFiles(pod, podIP); err != nil {
+		return nil, fmt.Errorf("pod files: %w", err)
+	}
+	return k.createSandbox(ctx, pod, netns, podIP, qosCgroup(pod))
+}
+
+// releaseSandbox stops a finished pod's sandbox and gives its IP back.
+func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod, l *cList) {
+	w.stopProbes()
+	for _, rs := range l.containers {
+		for _, r := range rs {
+			if r.running {
+				w.k.stopContainer(ctx, r, gracePeriod(pod))
+			}
+		}
+	}
+	if sb := l.sandbox; sb != nil {
+		w.k.removeContainer(ctx, sb)
+		if ns := sb.labels[labelNetNS]; ns != "" {
+			if err := w.k.net.Detach(ctx, string(pod.UID), ns); err != nil {
+				w.k.log.Warn("detach pod network", "pod", pod.Name, "err", err)
+			}
+		}
+	}
+}
+
+func gracePeriod(pod *corev1.Pod) time.Duration {
+	if pod.DeletionGracePeriodSeconds != nil {
+		return time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// terminate stops a deleted pod: preStop hooks, SIGTERM, SIGKILL after the grace
+// period, then the sandbox, network and volumes; finally the pod object is
+// removed from the API (grace period 0), as the kubelet does.
+func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, l *cList, removed bool) (bool, error) {
+	k := w.k
+	w.stopProbes()
+	grace := gracePeriod(pod)
+	if removed {
+		grace = 0
+	}
+	deadline := time.Now().Add(grace)
+	done := make(chan struct{})
+	n := 0
+	for _, rs := range l.containers {
+		for _, r := range rs {
+			if !r.running {
+				continue
+			}
+			n++
+			go func(r *record) {
+				defer func() { done <- struct{}{} }()
+				if c := findContainer(pod, r.name()); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
+					hctx, cancel := context.WithDeadline(ctx, deadline)
+					if err := w.runHook(hctx, pod, c, r, c.Lifecycle.PreStop); err != nil {
+						k.rec.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+					}
+					cancel()
+				}
+				k.rec.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", r.name())
+				k.stopContainer(ctx, r, time.Until(deadline))
+			}(r)
+		}
+	}
+	for ; n > 0; n-- {
+		<-done
+	}
+	if l.sandbox != nil {
+		k.removeContainer(ctx, l.sandbox)
+		if ns := l.sandbox.labels[labelNetNS]; ns != "" {
+			if err := k.net.Detach(ctx, string(pod.UID), ns); err != nil {
+				return false, fmt.Errorf("detach network: %w", err)
+			}
+		}
+	}
+	if !removed {
+		// Report the final container states before the object goes.
+		if l2, err := k.listPod(ctx, pod.UID); err == nil {
+			_ = w.updateStatus(ctx, pod, l2)
+		}
+		err := k.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64),
+			Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+		})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return false, fmt.Errorf("delete pod: %w", err)
+		}
+		// The informer's delete event finishes the cleanup.
+		return false, nil
+	}
+	// Gone from the API: remove containers, volumes and logs.
+	for _, rs := range l.containers {
+		for _, r := range rs {
+			k.removeContainer(ctx, r)
+		}
+	}
+	if err := k.vols.Teardown(pod.UID); err != nil {
+		return false, fmt.Errorf("tear down volumes: %w", err)
+	}
+	_ = os.RemoveAll(filepath.Join(k.cfg.PodsDir, "pods", string(pod.UID)))
+	_ = os.RemoveAll(logs.PodLogDir(k.cfg.PodLogsDir, pod.Namespace, pod.Name, pod.UID))
+	return true, nil
+}
+
+func findContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i]
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i]
+		}
+	}
+	return nil
+}
+
+// pruneInstances keeps the current and the previous instance of a container
+// (for `kubectl logs --previous`) and deletes older ones with their logs.
+func (k *Kubelet) pruneInstances(ctx context.Context, rs []*record) {
+	if len(rs) <= 2 {
+		return
+	}
+	for _, r := range rs[2:] {
+		if r.running {
+			continue
+		}
+		k.removeContainer(ctx, r)
+		if p := r.labels[labelLogPath]; p != "" {
+			_ = os.Remove(p)
+		}
+	}
+}
