@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ import (
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/apiserver"
 	"github.com/appliance/appliance/appliance/simulate"
+	"github.com/appliance/appliance/runtime/containerd"
 )
 
 func main() {
@@ -42,7 +44,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(serverCommand(), simulateCommand(), versionCommand(), &cobra.Command{
+	root.AddCommand(serverCommand(), simulateCommand(), imageCommand(), versionCommand(), &cobra.Command{
 		Use:                "kubectl",
 		Short:              "Run kubectl against this appliance (admin kubeconfig by default)",
 		DisableFlagParsing: true,
@@ -182,4 +184,100 @@ func hasKubeconfigFlag(args []string) bool {
 		}
 	}
 	return false
+}
+
+// imageCommand manages the images of the running appliance's containerd, as
+// `k3s ctr images` does: import tars (air-gapped nodes), list and remove.
+func imageCommand() *cobra.Command {
+	var socket, namespace string
+	connect := func(cmd *cobra.Command) (*containerd.Runtime, error) {
+		return containerd.Start(cmd.Context(), containerd.Config{
+			Endpoint:  socket,
+			Namespace: namespace,
+			Log:       slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		})
+	}
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Import, list and remove the images of the running appliance's containerd",
+	}
+	cmd.PersistentFlags().StringVar(&socket, "containerd-socket", containerd.DefaultSocket, "containerd socket of the running appliance")
+	cmd.PersistentFlags().StringVar(&namespace, "namespace", containerd.DefaultNamespace, "containerd namespace")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "import <tar>...",
+		Short: "Import OCI-layout or `docker save` tars (- for stdin) and unpack them",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			for _, path := range args {
+				f := os.Stdin
+				if path != "-" {
+					if f, err = os.Open(path); err != nil {
+						return fmt.Errorf("import: %w", err)
+					}
+				}
+				names, err := rt.Import(cmd.Context(), f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("import %s: %w", path, err)
+				}
+				for _, n := range names {
+					fmt.Fprintf(cmd.OutOrStdout(), "imported %s\n", n)
+				}
+			}
+			return nil
+		},
+	}, &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List images",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rt, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			imgs, err := rt.ListImages(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
+			fmt.Fprintln(tw, "IMAGE\tDIGEST\tSIZE")
+			for _, i := range imgs {
+				d := i.Digest
+				if len(d) > 19 {
+					d = d[:19]
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%.1f MiB\n", i.Name, d, float64(i.Size)/(1<<20))
+			}
+			return tw.Flush()
+		},
+	}, &cobra.Command{
+		Use:     "rm <ref>...",
+		Aliases: []string{"remove"},
+		Short:   "Remove images (busybox means docker.io/library/busybox:latest)",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			var errs []error
+			for _, ref := range args {
+				if err := rt.RemoveImage(cmd.Context(), ref); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", ref)
+			}
+			return errors.Join(errs...)
+		},
+	})
+	return cmd
 }
