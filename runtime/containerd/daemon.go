@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,9 +28,10 @@ import (
 )
 
 const (
-	readyTimeout = 30 * time.Second
-	stopTimeout  = 5 * time.Second
-	maxBackoff   = 30 * time.Second
+	readyTimeout   = 30 * time.Second
+	connectTimeout = 10 * time.Second
+	stopTimeout    = 5 * time.Second
+	maxBackoff     = 30 * time.Second
 )
 
 // Runtime is a connection to containerd, and, when we started it, the
@@ -107,7 +109,7 @@ func (r *Runtime) connectExisting(ctx context.Context) error {
 		return fmt.Errorf("connect to containerd at %s: %w", sock, err)
 	}
 	r.client = c
-	if err := r.waitServing(ctx, nil); err != nil {
+	if err := r.waitServing(ctx, nil, connectTimeout); err != nil {
 		return err
 	}
 	r.snapshotter = r.cfg.Snapshotter
@@ -144,6 +146,10 @@ func (r *Runtime) startOwn(ctx context.Context) error {
 		return err
 	}
 	sock := r.cfg.Socket()
+	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("something already serves %s and it is not the containerd our pid file names: stop it, or use it as the endpoint", sock)
+	}
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale socket: %w", err)
 	}
@@ -156,7 +162,7 @@ func (r *Runtime) startOwn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.waitServing(ctx, exited); err != nil {
+	if err := r.waitServing(ctx, exited, readyTimeout); err != nil {
 		return err
 	}
 	if err := r.labelNamespace(ctx); err != nil {
@@ -268,8 +274,8 @@ func (r *Runtime) launch() (<-chan struct{}, error) {
 
 // waitServing waits until containerd answers, the child exits (exited), or
 // the deadline passes.
-func (r *Runtime) waitServing(ctx context.Context, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+func (r *Runtime) waitServing(ctx context.Context, exited <-chan struct{}, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		cctx, ccancel := context.WithTimeout(ctx, 250*time.Millisecond)
@@ -282,7 +288,10 @@ func (r *Runtime) waitServing(ctx context.Context, exited <-chan struct{}) error
 		case <-exited:
 			return fmt.Errorf("containerd exited before answering (see %s): %s", r.logPath(), r.logTail())
 		case <-ctx.Done():
-			return fmt.Errorf("containerd at %s did not answer within %s: %w", r.cfg.Socket(), readyTimeout, err)
+			if !r.own {
+				return fmt.Errorf("containerd at %s did not answer within %s (is the appliance running?): %w", r.cfg.Socket(), timeout, err)
+			}
+			return fmt.Errorf("containerd at %s did not answer within %s (see %s): %w", r.cfg.Socket(), timeout, r.logPath(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -318,6 +327,12 @@ func (r *Runtime) labelNamespace(ctx context.Context) error {
 // again in its state dir.
 func (r *Runtime) supervise() {
 	defer close(r.done)
+	stopCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-r.stop
+		cancel()
+	}()
 	backoff := time.Second
 	for {
 		r.mu.Lock()
@@ -336,7 +351,7 @@ func (r *Runtime) supervise() {
 		}
 		ex, err := r.launch()
 		if err == nil {
-			err = r.waitServing(context.Background(), ex)
+			err = r.waitServing(stopCtx, ex, readyTimeout)
 		}
 		if err != nil {
 			r.log.Error("restart containerd", "err", err)

@@ -97,6 +97,38 @@ func TestImportListRunRemove(t *testing.T) {
 	if len(imgs) != 1 || imgs[0].Name != name {
 		t.Fatalf("after remove ListImages = %+v, want only %s", imgs, name)
 	}
+
+	// A second Start on the same state must not steal a live socket that its
+	// pid file does not account for.
+	if err := os.Remove(r.pidPath()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(ctx, r.cfg); err == nil || !strings.Contains(err.Error(), "already serves") {
+		t.Fatalf("second Start on a live socket = %v, want a refusal", err)
+	}
+	if _, err := r.Version(ctx); err != nil {
+		t.Fatalf("first containerd disturbed by the refused Start: %v", err)
+	}
+
+	// The CLI's way in: an existing endpoint, the snapshotter read from the
+	// namespace label our own containerd set.
+	ext, err := Start(ctx, Config{Endpoint: "unix://" + r.Socket(), Namespace: r.Namespace(), Log: testLogger(t)})
+	if err != nil {
+		t.Fatalf("connect to existing: %v", err)
+	}
+	defer ext.Close()
+	if ext.Snapshotter() != r.Snapshotter() {
+		t.Errorf("existing endpoint snapshotter = %q, want %q from the namespace label", ext.Snapshotter(), r.Snapshotter())
+	}
+	if imgs, err := ext.ListImages(ctx); err != nil || len(imgs) != 1 {
+		t.Errorf("ListImages through the existing endpoint = %+v, %v", imgs, err)
+	}
+	if err := ext.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Version(ctx); err != nil {
+		t.Fatalf("closing an existing-endpoint runtime stopped containerd: %v", err)
+	}
 }
 
 func waitExit(t *testing.T, r *Runtime, task client.Task) uint32 {

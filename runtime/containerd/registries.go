@@ -249,8 +249,29 @@ func (r *registries) hosts(cred *credential) docker.RegistryHosts {
 	}
 }
 
+// configKeys are the registries.yaml config keys that apply to host, most
+// specific first: the host itself, "docker.io" for Docker Hub's endpoint (as
+// k3s accepts), then "*".
+func configKeys(host string) []string {
+	keys := []string{host}
+	if host == "registry-1.docker.io" {
+		keys = append(keys, "docker.io")
+	}
+	return append(keys, "*")
+}
+
+func lookup[V any](m map[string]V, host string) (V, bool) {
+	for _, k := range configKeys(host) {
+		if v, ok := m[k]; ok {
+			return v, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
 func (r *registries) host(refHost, scheme, host, p string, cred *credential) docker.RegistryHost {
-	client := r.clients[host]
+	client, _ := lookup(r.clients, host)
 	if client == nil {
 		client = httpClient(nil)
 		// As docker and containerd do for loopback registries: https first,
@@ -262,7 +283,7 @@ func (r *registries) host(refHost, scheme, host, p string, cred *credential) doc
 	// A pull secret belongs to the image's registry; a mirror gets it only
 	// when it has no credentials of its own in registries.yaml.
 	if cred != nil && host != refHost && !(refHost == "docker.io" && host == "registry-1.docker.io") {
-		if _, own := r.creds[host]; own {
+		if _, own := lookup(r.creds, host); own {
 			cred = nil
 		}
 	}
@@ -270,7 +291,7 @@ func (r *registries) host(refHost, scheme, host, p string, cred *credential) doc
 		if cred != nil {
 			return cred.username, cred.secret, nil
 		}
-		c := r.creds[h]
+		c, _ := lookup(r.creds, h)
 		return c.username, c.secret, nil
 	}
 	return docker.RegistryHost{
