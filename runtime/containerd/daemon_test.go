@@ -1,9 +1,12 @@
 package containerd
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -325,5 +328,87 @@ func TestSnapshotterFallsBackToNative(t *testing.T) {
 	r.cfg.Root = filepath.Join(dir, "root")
 	if got := r.chooseSnapshotter(); got != "overlayfs" {
 		t.Fatalf("snapshotter on %s = %q, want overlayfs", dir, got)
+	}
+}
+
+// TestHelperAppliance plays an appliance process for TestOrphanedContainerd:
+// it starts our containerd and waits to be killed.
+func TestHelperAppliance(t *testing.T) {
+	dir := os.Getenv("APPLIANCE_CONTAINERD_HELPER_DIR")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	r, err := Start(context.Background(), Config{Root: dir + "/root", State: dir + "/state", Namespace: testNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("ready\n")
+	// Killed by the test long before this; the timeout only bounds a stray.
+	time.Sleep(time.Minute)
+	r.Close()
+}
+
+// A Ctrl-C to the appliance's process group, or kill -9, ends the appliance
+// but not its containerd (own process group); the next appliance finds the
+// orphan through the pid file and stops it by PID before starting its own.
+func TestOrphanedContainerd(t *testing.T) {
+	requireContainerd(t)
+	cfg := testConfig(t)
+	dir := filepath.Dir(cfg.Root)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppliance$", "-test.v")
+	cmd.Env = append(os.Environ(), "APPLIANCE_CONTAINERD_HELPER_DIR="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's foreground group
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+				io.Copy(io.Discard, out)
+				return
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("helper appliance exited before its containerd was ready")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("helper appliance not ready within a minute")
+	}
+	r0 := &Runtime{cfg: cfg}
+	orphan := readPID(r0.pidPath())
+	if orphan <= 1 || !r0.isOurContainerd(orphan) {
+		t.Fatalf("pid file names %d, not our containerd", orphan)
+	}
+
+	// Ctrl-C as a terminal sends it: to the whole foreground process group.
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if processGone(orphan) {
+		t.Fatal("Ctrl-C to the appliance's group killed its containerd")
+	}
+
+	r := startTest(t, cfg)
+	if !processGone(orphan) {
+		t.Fatalf("orphaned containerd %d still running after a new Start", orphan)
+	}
+	if r.pid() == orphan || r.pid() == 0 {
+		t.Fatalf("new containerd pid %d", r.pid())
+	}
+	if _, err := r.Version(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
