@@ -25,11 +25,13 @@ import (
 	clog "github.com/containerd/log"
 	"github.com/sirupsen/logrus"
 	lslog "github.com/sirupsen/logrus/hooks/slog"
+	"golang.org/x/sync/singleflight"
 )
 
 const (
 	readyTimeout   = 30 * time.Second
 	connectTimeout = 10 * time.Second
+	maxLogSize     = 10 << 20
 	stopTimeout    = 5 * time.Second
 	maxBackoff     = 30 * time.Second
 )
@@ -44,6 +46,7 @@ type Runtime struct {
 	registries  *registries
 	own         bool
 	clientLog   *clog.Entry
+	pulls       singleflight.Group
 
 	mu       sync.Mutex
 	stopped  bool
@@ -244,6 +247,11 @@ func (r *Runtime) launch() (<-chan struct{}, error) {
 	defer r.mu.Unlock()
 	if r.stopped {
 		return nil, errors.New("containerd runtime closed")
+	}
+	// Rotated at a start once above maxLogSize, one generation kept
+	// (containerd.log.1), so a crash loop's log stays readable.
+	if st, err := os.Stat(r.logPath()); err == nil && st.Size() > maxLogSize {
+		os.Rename(r.logPath(), r.logPath()+".1")
 	}
 	logf, err := os.OpenFile(r.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {

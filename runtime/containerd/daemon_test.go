@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/typeurl/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/appliance/appliance/runtime/testimage"
@@ -81,6 +84,58 @@ func TestImportListRunRemove(t *testing.T) {
 			t.Errorf("exit code = %d, want 3", code)
 		}
 		eventually(t, 5*time.Second, "output", func() bool { return strings.Contains(out.String(), "hello from") })
+	})
+	// What the kubelet needs beyond create/start, against the 1.6 daemon
+	// through the v2 client: exec in a running task, and exit events.
+	t.Run("exec and exit event", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(r.WithNamespace(context.Background()), 30*time.Second)
+		defer cancel()
+		events, errs := r.Client().Subscribe(ctx, `topic=="/tasks/exit"`)
+		c, task, _ := runTask(t, r, name, "sleep", "1000")
+		spec, err := c.Spec(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := *spec.Process
+		ps.Args = []string{"sh", "-c", "echo exec-ok; exit 4"}
+		out := &syncBuffer{}
+		p, err := task.Exec(ctx, "probe", &ps, cio.NewCreator(cio.WithStreams(nil, out, out), cio.WithFIFODir(t.TempDir())))
+		if err != nil {
+			t.Fatalf("Exec: %v", err)
+		}
+		ch, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx); err != nil {
+			t.Fatalf("exec start: %v", err)
+		}
+		st := <-ch
+		if code, _, _ := st.Result(); code != 4 {
+			t.Errorf("exec exit code = %d, want 4", code)
+		}
+		p.Delete(ctx)
+		eventually(t, 5*time.Second, "exec output", func() bool { return strings.Contains(out.String(), "exec-ok") })
+		if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case env := <-events:
+				ev, err := typeurl.UnmarshalAny(env.Event)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if exit, ok := ev.(*apievents.TaskExit); ok && exit.ContainerID == c.ID() && exit.ID == c.ID() {
+					if exit.ExitStatus != 137 {
+						t.Errorf("exit status = %d, want 137 (SIGKILL)", exit.ExitStatus)
+					}
+					return
+				}
+			case err := <-errs:
+				t.Fatalf("event subscription: %v", err)
+			}
+		}
 	})
 	t.Run("docker tar image runs", func(t *testing.T) {
 		_, task, out := runTask(t, r, "docker.io/library/busybox:docker", "cat", "/etc/passwd")

@@ -152,11 +152,22 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.Pul
 			return nil, false, fmt.Errorf("%w: container image %q is not present with pull policy of Never", ErrImageNeverPull, name)
 		}
 	}
-	img, err = r.pull(ctx, named, pullSecrets)
+	// Pods starting together often want the same image: one pull serves
+	// them all (keyed by name and secrets, so credentials never leak across).
+	key := name + "\x00" + secretsKey(pullSecrets)
+	v, err, _ := r.pulls.Do(key, func() (any, error) { return r.pull(ctx, named, pullSecrets) })
 	if err != nil {
 		return nil, false, err
 	}
-	return img, true, nil
+	return v.(client.Image), true, nil
+}
+
+func secretsKey(secrets []corev1.Secret) string {
+	var b strings.Builder
+	for _, s := range secrets {
+		fmt.Fprintf(&b, "%s/%s@%s,", s.Namespace, s.Name, s.ResourceVersion)
+	}
+	return b.String()
 }
 
 func (r *Runtime) ensureUnpacked(ctx context.Context, img client.Image) error {

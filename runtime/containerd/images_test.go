@@ -67,7 +67,7 @@ func countingProxy(t *testing.T, target, user, pass string) (host string, manife
 // DNS: every image is either mirrored or on 127.0.0.1.
 func TestEnsureImagePolicies(t *testing.T) {
 	requireContainerd(t)
-	reg := testimage.Registry(t, "library/busybox:latest", "library/busybox:1.36", "apps/web:1")
+	reg := testimage.Registry(t, "library/busybox:latest", "library/busybox:1.36", "library/busybox:together", "apps/web:1")
 	mirror, manifests := countingProxy(t, reg, "", "")
 	cfg := testConfig(t)
 	cfg.DisableDefaultEndpoint = true
@@ -117,6 +117,20 @@ func TestEnsureImagePolicies(t *testing.T) {
 		}
 		if ok, err := img.IsUnpacked(r.WithNamespace(ctx), r.Snapshotter()); err != nil || !ok {
 			t.Errorf("%s: image unpacked = %v, %v", st.name, ok, err)
+		}
+	}
+
+	// Pods starting together pull the same image at once: all succeed.
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, _, err := r.EnsureImage(ctx, "busybox:together", corev1.PullIfNotPresent, nil)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent EnsureImage: %v", err)
 		}
 	}
 
