@@ -10,7 +10,7 @@ LDFLAGS := -X github.com/appliance/appliance/appliance.Version=$(VERSION) $(shel
 .PHONY: build deps test vet bench bench-smoke ci run openapi
 
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/appliance .
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/appliance .
 
 # Installs what the tests need, from Debian's packages (as the README tells users).
 deps:

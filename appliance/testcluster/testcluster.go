@@ -165,8 +165,6 @@ func Binary(t testing.TB) string {
 		}
 		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(flags)), "-o", binPath, ".")
 		cmd.Dir = moduleRoot()
-		// Static, so that it can run as the pause process in any rootfs.
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

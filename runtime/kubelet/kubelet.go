@@ -146,12 +146,13 @@ type Kubelet struct {
 	sources *sources
 	rec     *recorder
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
-	ready  chan struct{}
-	errc   chan error
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	once      sync.Once
+	loopsOnce sync.Once
+	ready     chan struct{}
+	errc      chan error
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -203,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		Root:           filepath.Join(cfg.DataDir, "containerd"),
 		State:          filepath.Join(cfg.RunDir, "containerd"),
 		RegistriesFile: cfg.RegistriesFile,
-		Log:            cfg.Log.With("part", "containerd"),
+		Log:            cfg.Log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kubelet: containerd: %w", err)
@@ -280,7 +281,7 @@ func (k *Kubelet) run() {
 		ClusterCIDR: k.cfg.ClusterCIDR,
 		StateDir:    filepath.Join(k.cfg.DataDir, "network"),
 		NetNSDir:    filepath.Join(k.cfg.RunDir, "netns"),
-		Log:         k.cfg.Log.With("part", "network"),
+		Log:         k.cfg.Log,
 	})
 	if err != nil {
 		k.fail(fmt.Errorf("kubelet: pod network: %w", err))
@@ -333,6 +334,19 @@ func (k *Kubelet) Runtime() *containerd.Runtime { return k.rt }
 // a restarted kubelet re-adopts them. Safe to call twice.
 func (k *Kubelet) Close() {
 	k.once.Do(func() {
+		k.stopLoops()
+		if k.srv != nil {
+			k.srv.Close()
+		}
+		if k.rt != nil {
+			k.rt.Close()
+		}
+	})
+}
+
+// stopLoops stops syncing pods, renewing the Lease and watching containerd.
+func (k *Kubelet) stopLoops() {
+	k.loopsOnce.Do(func() {
 		k.cancel()
 		k.mu.Lock()
 		for _, w := range k.workers {
@@ -340,12 +354,6 @@ func (k *Kubelet) Close() {
 		}
 		k.mu.Unlock()
 		k.wg.Wait()
-		if k.srv != nil {
-			k.srv.Close()
-		}
-		if k.rt != nil {
-			k.rt.Close()
-		}
 	})
 }
 
@@ -374,4 +382,49 @@ func (k *Kubelet) allocatable() corev1.ResourceList {
 		}
 	}
 	return alloc
+}
+
+// Reset removes everything the kubelet runs: every container and sandbox in its
+// containerd namespace, pod networks and the bridge. For tests and uninstall;
+// the API objects are left as they are.
+func (k *Kubelet) Reset(ctx context.Context) error {
+	if k.rt == nil {
+		return nil
+	}
+	k.stopLoops()
+	nctx := k.rt.WithNamespace(ctx)
+	cs, err := k.rt.Client().Containers(nctx)
+	if err != nil {
+		return fmt.Errorf("kubelet reset: %w", err)
+	}
+	var errs []error
+	for _, c := range cs {
+		labels, _ := c.Labels(nctx)
+		k.removeContainer(ctx, &record{id: c.ID(), c: c, labels: labels})
+		if ns := labels[labelNetNS]; ns != "" && k.net != nil {
+			if err := k.net.Detach(ctx, labels[labelPodUID], ns); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if k.net != nil {
+		if allocs, err := k.net.Allocations(); err == nil {
+			for id := range allocs {
+				if err := k.net.Detach(ctx, id, filepath.Join(k.cfg.RunDir, "netns", id)); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if err := k.net.Cleanup(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if uids, err := k.vols.Pods(); err == nil {
+		for _, uid := range uids {
+			if err := k.vols.Teardown(uid); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
