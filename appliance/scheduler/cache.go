@@ -21,7 +21,11 @@ type cache struct {
 	namespaces map[string]labels.Set
 	generation int64
 	nodeSetGen int64 // generation of the last node added or removed
-	priority   func(*corev1.Pod) int32
+	// dirty names the nodes changed since the snapshot was last updated (the
+	// scheduler keeps one snapshot per cache), so an update looks at those
+	// only, not at every node.
+	dirty    map[string]struct{}
+	priority func(*corev1.Pod) int32
 }
 
 type cachedPod struct {
@@ -36,6 +40,7 @@ func newCache(priority func(*corev1.Pod) int32) *cache {
 		pods:       map[types.UID]*cachedPod{},
 		nominated:  map[types.UID]*PodInfo{},
 		namespaces: map[string]labels.Set{},
+		dirty:      map[string]struct{}{},
 		priority:   priority,
 	}
 }
@@ -49,9 +54,10 @@ func (c *cache) nodeInfo(name string) *NodeInfo {
 	return ni
 }
 
-func (c *cache) touch(ni *NodeInfo) {
+func (c *cache) touch(name string, ni *NodeInfo) {
 	c.generation++
 	ni.generation = c.generation
+	c.dirty[name] = struct{}{}
 }
 
 func (c *cache) setNode(node *corev1.Node) {
@@ -62,7 +68,7 @@ func (c *cache) setNode(node *corev1.Node) {
 		c.nodeSetGen = c.generation + 1
 	}
 	ni.SetNode(node)
-	c.touch(ni)
+	c.touch(node.Name, ni)
 }
 
 func (c *cache) removeNode(name string) {
@@ -80,7 +86,7 @@ func (c *cache) removeNode(name string) {
 	}
 	// Pods outlive their node until they are deleted; keep their accounting.
 	ni.Node = nil
-	c.touch(ni)
+	c.touch(name, ni)
 }
 
 // addPod records a bound pod (or confirms an assumed one).
@@ -91,21 +97,33 @@ func (c *cache) addPod(pod *corev1.Pod) {
 	pi := NewPodInfo(pod, c.priority(pod))
 	ni := c.nodeInfo(pod.Spec.NodeName)
 	ni.AddPod(pi)
-	c.touch(ni)
+	c.touch(pod.Spec.NodeName, ni)
 	c.pods[pod.UID] = &cachedPod{info: pi, node: pod.Spec.NodeName}
 }
 
-// assume places a pod on node before its binding is confirmed.
-func (c *cache) assume(pod *corev1.Pod, node string) {
-	p := pod.DeepCopy()
+// assume places a pod on node before its binding is confirmed. info, when
+// the cycle's Decision carries it, saves computing the pod's info again.
+func (c *cache) assume(pod *corev1.Pod, node string, info *PodInfo) {
+	// A shallow copy: the informer's objects are never changed, only the
+	// node name differs.
+	p := new(corev1.Pod)
+	*p = *pod
 	p.Spec.NodeName = node
+	var pi *PodInfo
+	if info != nil && info.Pod == pod {
+		cp := *info
+		cp.Pod = p
+		pi = &cp
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.removePodLocked(p.UID)
-	pi := NewPodInfo(p, c.priority(p))
+	if pi == nil {
+		pi = NewPodInfo(p, c.priority(p))
+	}
 	ni := c.nodeInfo(node)
 	ni.AddPod(pi)
-	c.touch(ni)
+	c.touch(node, ni)
 	c.pods[p.UID] = &cachedPod{info: pi, node: node, assumed: true}
 }
 
@@ -135,7 +153,7 @@ func (c *cache) removePodLocked(uid types.UID) {
 		return
 	}
 	ni.RemovePod(cp.info.Pod)
-	c.touch(ni)
+	c.touch(cp.node, ni)
 	if ni.Node == nil && len(ni.Pods) == 0 {
 		delete(c.nodes, cp.node)
 	}
@@ -198,8 +216,14 @@ func (c *cache) updateSnapshot(s *Snapshot, state *snapshotState) {
 		s.byName = map[string]*NodeInfo{}
 	}
 	rebuild := state.nodeSetGen != c.nodeSetGen || state.nodes == nil
-	for name, ni := range c.nodes {
-		if ni.Node == nil {
+	if rebuild {
+		for name := range c.nodes {
+			c.dirty[name] = struct{}{}
+		}
+	}
+	for name := range c.dirty {
+		ni := c.nodes[name]
+		if ni == nil || ni.Node == nil {
 			continue
 		}
 		if old := s.byName[name]; old == nil || old.generation != ni.generation {
@@ -210,8 +234,7 @@ func (c *cache) updateSnapshot(s *Snapshot, state *snapshotState) {
 				if !state.replace(s, old, s.byName[name]) {
 					rebuild = true
 				} else if s.groups != nil {
-					s.groups.removeNode(old)
-					s.groups.addNode(s.byName[name])
+					s.groups.replaceNode(old, s.byName[name])
 				}
 			}
 		}
@@ -230,6 +253,7 @@ func (c *cache) updateSnapshot(s *Snapshot, state *snapshotState) {
 		state.reindex(s)
 		state.nodeSetGen = c.nodeSetGen
 	}
+	clear(c.dirty)
 	s.NamespaceLabels = c.namespaces
 	s.Nominated = make(map[string][]*PodInfo, len(c.nominated))
 	for _, pi := range c.nominated {

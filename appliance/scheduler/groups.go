@@ -49,9 +49,19 @@ func (g *podGroups) addNode(ni *NodeInfo) {
 	}
 }
 
-func (g *podGroups) removeNode(ni *NodeInfo) {
-	for _, p := range ni.Pods {
-		g.update(p, ni.pos, -1)
+// replaceNode accounts for the pods that differ between two versions of a
+// node. Pods are appended and removed in place, so the versions share a
+// prefix: placing a pod changes one entry, not all of the node's pods.
+func (g *podGroups) replaceNode(old, fresh *NodeInfo) {
+	i := 0
+	for i < len(old.Pods) && i < len(fresh.Pods) && old.Pods[i] == fresh.Pods[i] {
+		i++
+	}
+	for _, p := range old.Pods[i:] {
+		g.update(p, old.pos, -1)
+	}
+	for _, p := range fresh.Pods[i:] {
+		g.update(p, fresh.pos, 1)
 	}
 }
 

@@ -32,7 +32,7 @@ func TestGroupsFollowTheCache(t *testing.T) {
 			t.Fatalf("db-%d: node %q (%s)", i, d.Node, d.Message)
 		}
 		used[d.Node] = pod
-		c.assume(pod, d.Node)
+		c.assume(pod, d.Node, d.info)
 		checkGroups(t, s)
 	}
 	c.updateSnapshot(s, st)

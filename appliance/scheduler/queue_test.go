@@ -202,7 +202,7 @@ func TestCacheSnapshot(t *testing.T) {
 	bBefore := s.Node("b")
 
 	pod := mkPod("p", "2", "")
-	c.assume(pod, "a")
+	c.assume(pod, "a", nil)
 	c.updateSnapshot(s, st)
 	if d := s.Schedule(mkPod("q", "2", "")); d.Node != "b" {
 		t.Fatalf("assumed pod not counted: %q %s", d.Node, d.Message)
@@ -222,7 +222,7 @@ func TestCacheSnapshot(t *testing.T) {
 
 	bound := pod.DeepCopy()
 	bound.Spec.NodeName = "a"
-	c.assume(pod, "a")
+	c.assume(pod, "a", nil)
 	c.addPod(bound) // the informer confirms
 	if c.isAssumed(pod.UID) {
 		t.Error("still assumed after confirmation")

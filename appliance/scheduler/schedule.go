@@ -25,6 +25,9 @@ type Decision struct {
 	Victims       []*corev1.Pod
 	// Evaluated and Feasible count the nodes filtered and the ones that passed.
 	Evaluated, Feasible int
+
+	// info is the pod's info as the cycle computed it, for the cache.
+	info *PodInfo
 }
 
 // cycle is one pod's scheduling cycle over a snapshot.
@@ -73,7 +76,7 @@ func (s *Snapshot) Schedule(pod *corev1.Pod) Decision {
 	// A pod that preemption nominated goes to its node as soon as it fits there.
 	if nn := pod.Status.NominatedNodeName; nn != "" {
 		if ni := s.byName[nn]; ni != nil && c.filter(ni, st) == nil {
-			return Decision{Node: nn, Evaluated: 1, Feasible: 1}
+			return Decision{Node: nn, Evaluated: 1, Feasible: 1, info: c.pod}
 		}
 	}
 
@@ -93,7 +96,7 @@ func (s *Snapshot) Schedule(pod *corev1.Pod) Decision {
 		d.Message = msg
 		return d
 	}
-	d := Decision{Evaluated: evaluated, Feasible: len(feasible)}
+	d := Decision{Evaluated: evaluated, Feasible: len(feasible), info: c.pod}
 	if len(feasible) == 1 {
 		d.Node = feasible[0].Name()
 		return d

@@ -50,8 +50,10 @@ const DefaultSchedulerName = corev1.DefaultSchedulerName
 // Config configures a Scheduler.
 type Config struct {
 	// REST is how the scheduler reaches the API server, with its own identity.
-	// A QPS of 0 is raised to 1000 (burst 2000): binding a thousand pods a
-	// second needs it, and client-go's default of 5 would throttle.
+	// A QPS of 0 is raised to 5000 (burst 10000): binding a thousand pods a
+	// second needs more than 1000, and client-go's default of 5 would
+	// throttle. Events go through a client of their own with the same limits,
+	// as kube-scheduler's do, so they never hold back a binding.
 	REST *rest.Config
 	// Log is the parent logger; the scheduler logs with part=scheduler.
 	Log *slog.Logger
@@ -63,7 +65,8 @@ type Config struct {
 	// kube-scheduler's podInitialBackoffSeconds and podMaxBackoffSeconds).
 	InitialBackoff, MaxBackoff time.Duration
 	// Parallelism is how many API calls (bindings, status updates, preemptions)
-	// run at once (default 16).
+	// run at once (default 64). kube-scheduler binds every pod in a goroutine
+	// of its own; a bound keeps a burst of failures from piling up calls.
 	Parallelism int
 	// HideTaintValues words untolerated taints as "node(s) had untolerated
 	// taint(s)", as kube-scheduler does since 1.35, instead of naming the taint.
@@ -90,7 +93,7 @@ func (c *Config) applyDefaults() {
 		c.MaxBackoff = 10 * time.Second
 	}
 	if c.Parallelism == 0 {
-		c.Parallelism = 16
+		c.Parallelism = 64
 	}
 	if c.Identity == "" {
 		c.Identity, _ = os.Hostname()
@@ -114,9 +117,10 @@ func (c Config) Validate() error {
 
 // Scheduler is a running scheduler; see New and Run.
 type Scheduler struct {
-	cfg    Config
-	log    *slog.Logger
-	client kubernetes.Interface
+	cfg         Config
+	log         *slog.Logger
+	client      kubernetes.Interface
+	eventClient kubernetes.Interface
 
 	factory    informers.SharedInformerFactory
 	podFactory informers.SharedInformerFactory
@@ -146,7 +150,7 @@ func New(cfg Config) (*Scheduler, error) {
 	cfg.applyDefaults()
 	rc := rest.CopyConfig(cfg.REST)
 	if rc.QPS == 0 {
-		rc.QPS, rc.Burst = 1000, 2000
+		rc.QPS, rc.Burst = 5000, 10000
 	}
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
 	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
@@ -157,12 +161,18 @@ func New(cfg Config) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler client: %w", err)
 	}
+	// Each clientset has its own rate limiter.
+	eventClient, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler event client: %w", err)
+	}
 	s := &Scheduler{
-		cfg:    cfg,
-		log:    cfg.Log.With("part", "scheduler"),
-		client: client,
-		queue:  newQueue(cfg.InitialBackoff, cfg.MaxBackoff),
-		sem:    make(chan struct{}, cfg.Parallelism),
+		cfg:         cfg,
+		log:         cfg.Log.With("part", "scheduler"),
+		client:      client,
+		eventClient: eventClient,
+		queue:       newQueue(cfg.InitialBackoff, cfg.MaxBackoff),
+		sem:         make(chan struct{}, cfg.Parallelism),
 	}
 	s.cache = newCache(s.priority)
 	s.snap = &Snapshot{HideTaintValues: cfg.HideTaintValues}
@@ -332,7 +342,7 @@ func (s *Scheduler) run(ctx context.Context) error {
 		"initial-backoff", s.cfg.InitialBackoff, "max-backoff", s.cfg.MaxBackoff,
 		"parallelism", s.cfg.Parallelism, "hide-taint-values", s.cfg.HideTaintValues,
 		"leader-elect", s.cfg.LeaderElect)
-	broadcaster := events.NewEventBroadcasterAdapterWithContext(ctx, s.client)
+	broadcaster := events.NewEventBroadcasterAdapterWithContext(ctx, s.eventClient)
 	broadcaster.StartRecordingToSink(ctx.Done())
 	defer broadcaster.Shutdown()
 	s.recorder = broadcaster.NewRecorder(s.cfg.SchedulerName)
@@ -558,7 +568,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 	log := s.log.With("pod", pod.Namespace+"/"+pod.Name)
 	if d.Node != "" {
 		log.Debug("scheduled", "node", d.Node, "evaluated", d.Evaluated, "feasible", d.Feasible, "took", time.Since(started))
-		s.cache.assume(pod, d.Node)
+		s.cache.assume(pod, d.Node, d.info)
 		s.cache.nominate(pod, "")
 		s.async(func(ctx context.Context) { s.bind(ctx, qp, pod, d.Node) })
 		return true

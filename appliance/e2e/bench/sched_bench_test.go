@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -394,6 +395,29 @@ func waitEvents(b *testing.B, cs kubernetes.Interface, ns string, n int, timeout
 	}
 }
 
+// phaseProfile writes a CPU profile of one phase (the scheduling of
+// schedule-only) to $APPLIANCE_BENCH_CPUPROFILE, when set; -cpuprofile
+// would also cover the creation of the pods beforehand.
+func phaseProfile(b *testing.B) (stop func()) {
+	path := os.Getenv("APPLIANCE_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
 // timeoutFor bounds a wait for n pods: far more than any healthy run needs.
 func timeoutFor(n int) time.Duration { return time.Minute + time.Duration(n)*20*time.Millisecond }
 
@@ -458,8 +482,10 @@ func BenchmarkScheduler(b *testing.B) {
 			created += pods
 			start := time.Now()
 			meter := startCPU()
+			stopProfile := phaseProfile(b)
 			stop := runScheduler(b, c, sname)
 			w.wait(b, w.allBound, "bound", timeoutFor(pods))
+			stopProfile()
 			cpu.add(meter.stop())
 			schedTime += latest(w.bound).Sub(start)
 			first = append(first, time.Unix(0, slices.Min(w.bound)).Sub(start))
