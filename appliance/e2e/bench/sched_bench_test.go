@@ -348,8 +348,8 @@ func watchClient(b *testing.B, c *testcluster.Cluster) kubernetes.Interface {
 
 // runScheduler runs a scheduler of its own name (so that it sees only this
 // scenario's pods) with the scheduler package's defaults, the client's rate
-// limit included (QPS 1000, burst 2000, shared by bindings and events). The
-// returned stop ends it and waits for it.
+// limit included (QPS 5000, burst 10000; bindings and events each have a
+// client of their own). The returned stop ends it and waits for it.
 func runScheduler(b *testing.B, c *testcluster.Cluster, name string) (stop func()) {
 	b.Helper()
 	rc := rest.CopyConfig(c.REST)
@@ -432,8 +432,8 @@ func timeoutFor(n int) time.Duration { return time.Minute + time.Duration(n)*20*
 //     seen bound). Their hollow kubelets hold them Pending (a start delay of
 //     1 h), as kube-scheduler's scheduler_perf runs without kubelets, so only
 //     the scheduler and its API calls (binding, Scheduled event) are measured.
-//     The scheduler's client rate limit is the package's default (QPS 1000,
-//     burst 2000, shared by bindings and events). create-pods/s is how fast
+//     The scheduler's client rate limits are the package's defaults (QPS
+//     5000, burst 10000, for bindings and for events). create-pods/s is how fast
 //     the pods were created beforehand; first-bind-ms is from the start to
 //     the first binding (informer sync); events-lag-s is from the last
 //     binding until all Scheduled events were stored.
