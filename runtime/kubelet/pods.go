@@ -239,10 +239,12 @@ func (w *podWorker) stopProbes() {
 }
 
 // backoff is the kubelet's restart backoff: 10 s doubling up to 5 min, reset
-// after a container ran for 10 minutes.
+// when 10 minutes pass between two failures (flowcontrol.Backoff's expiry).
 type backoff struct {
-	delay time.Duration
-	until time.Time
+	delay    time.Duration
+	until    time.Time
+	last     time.Time // the failure the delay was last advanced for
+	reported string    // the container instance whose back-off was reported
 }
 
 const (
@@ -251,7 +253,7 @@ const (
 )
 
 func (b *backoff) next(now time.Time) time.Duration {
-	if b.delay == 0 {
+	if b.delay == 0 || b.expired(now) {
 		b.delay = backoffInitial
 	} else {
 		b.delay *= 2
@@ -259,8 +261,13 @@ func (b *backoff) next(now time.Time) time.Duration {
 			b.delay = backoffMax
 		}
 	}
+	b.last = now
 	b.until = now.Add(b.delay)
 	return b.delay
+}
+
+func (b *backoff) expired(now time.Time) bool {
+	return !b.last.IsZero() && now.Sub(b.last) > 2*backoffMax
 }
 
 // cList is the pod's containerd containers, by kind and container name.

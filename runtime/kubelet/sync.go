@@ -152,29 +152,29 @@ func shouldRestart(p corev1.RestartPolicy, code int32) bool {
 	return true
 }
 
-// inBackoff applies CrashLoopBackOff: after a container exits, its next start
-// waits 10 s, doubling to 5 min; a run of 10 min resets the delay.
+// inBackoff applies CrashLoopBackOff as the kubelet's doBackOff does: a
+// container that exits is restarted at once the first time; an exit within the
+// current delay of its finish waits the delay out (10 s, doubling to 5 min),
+// then restarts and doubles the delay for the next exit. 10 minutes between
+// two exits reset it.
 func (w *podWorker) inBackoff(pod *corev1.Pod, name string, r *record) bool {
 	b := w.backoff[name]
 	if b == nil {
 		b = &backoff{}
 		w.backoff[name] = b
 	}
-	now := time.Now()
-	if !r.started.IsZero() && r.finished.Sub(r.started) > 10*time.Minute {
-		b.delay = 0
-	}
-	if b.until.IsZero() || r.finished.After(b.until) {
-		// A new exit since the last backoff was set.
-		d := b.next(r.finished)
-		w.waiting[name] = corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
-			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", d, name, pod.Name, pod.Namespace, pod.UID)}
-		w.k.rec.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", name, pod.Name, pod.Namespace, pod.UID)
-	}
-	if now.Before(b.until) {
-		w.kickAfter(b.until.Sub(now) + 10*time.Millisecond)
+	until := r.finished.Add(b.delay)
+	if b.delay > 0 && !b.expired(r.finished) && time.Now().Before(until) {
+		if b.reported != r.id {
+			b.reported = r.id
+			w.waiting[name] = corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", b.delay, name, pod.Name, pod.Namespace, pod.UID)}
+			w.k.rec.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", name, pod.Name, pod.Namespace, pod.UID)
+		}
+		w.kickAfter(time.Until(until) + 10*time.Millisecond)
 		return true
 	}
+	b.next(r.finished)
 	return false
 }
 
