@@ -182,6 +182,10 @@ func (w *podWorker) inBackoff(pod *corev1.Pod, name string, r *record) bool {
 func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Container, kind string, restart int, sb *record, vols map[string]string) error {
 	k := w.k
 	if b := w.pullBackoff[c.Name]; b != nil && time.Now().Before(b.until) {
+		if w.waiting[c.Name].Reason != "ImagePullBackOff" {
+			// Once per failed pull, as the kubelet's image manager reports it.
+			k.rec.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
+		}
 		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: fmt.Sprintf("Back-off pulling image %q", c.Image)}
 		w.kickAfter(time.Until(b.until) + 10*time.Millisecond)
 		return nil
