@@ -7,6 +7,9 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,7 +46,11 @@ func Start(t testing.TB, mutate ...func(*appliance.Config)) *Cluster {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if os.Getenv("APPLIANCE_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	app, err := appliance.Start(ctx, cfg, log)
@@ -152,27 +159,57 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "appliance-bin-")
+		// Built into a temporary directory, then kept under a name taken from
+		// its content, so test packages share identical builds instead of
+		// leaving a copy each.
+		dir, err := os.MkdirTemp("", "appliance-build-")
 		if err != nil {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "appliance")
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "appliance")
 		flags, err := exec.Command(filepath.Join(moduleRoot(), "hack", "ldflags.sh")).Output()
 		if err != nil {
 			buildErr = fmt.Errorf("hack/ldflags.sh: %w", err)
 			return
 		}
-		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(flags)), "-o", binPath, ".")
+		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(flags)), "-o", out, ".")
 		cmd.Dir = moduleRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, msg)
+			return
 		}
+		binPath, buildErr = keepByContent(out)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// keepByContent moves the file at path to /tmp/appliance-bin/<sha256 prefix>
+// (or finds it there already) and returns the new path.
+func keepByContent(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(os.TempDir(), "appliance-bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	return dst, os.Rename(path, dst)
 }
 
 func moduleRoot() string {
