@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -206,13 +207,23 @@ func (k *Kubelet) execIn(ctx context.Context, r *record, cmd []string, in io.Rea
 	if errw != nil {
 		stderr = errw
 	}
-	opts := []cio.Opt{cio.WithStreams(in, stdout, stderr), cio.WithFIFODir(fifoDir)}
+	var stdin *stdinCloser
+	var inR io.Reader
+	if in != nil {
+		stdin = &stdinCloser{r: in}
+		inR = stdin
+	}
+	opts := []cio.Opt{cio.WithStreams(inR, stdout, stderr), cio.WithFIFODir(fifoDir)}
 	if tty {
 		opts = append(opts, cio.WithTerminal)
 	}
 	p, err := task.Exec(ctx, id, &proc, cio.NewCreator(opts...))
 	if err != nil {
 		return 0, fmt.Errorf("exec in %s: %w", r.name(), err)
+	}
+	if stdin != nil {
+		// The client's EOF must reach the process (`kubectl exec -i ... cat`).
+		stdin.setCloser(func() { _ = p.CloseIO(ctx, containerd.WithStdinCloser) })
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -247,3 +258,35 @@ func (k *Kubelet) execIn(ctx context.Context, r *record, cmd []string, in io.Rea
 }
 
 var _ = specs.Process{}
+
+// stdinCloser closes the process's stdin once the client's input ends.
+type stdinCloser struct {
+	r      io.Reader
+	mu     sync.Mutex
+	closer func()
+	eof    bool
+}
+
+func (s *stdinCloser) setCloser(f func()) {
+	s.mu.Lock()
+	s.closer = f
+	eof := s.eof
+	s.mu.Unlock()
+	if eof {
+		f()
+	}
+}
+
+func (s *stdinCloser) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if err == io.EOF {
+		s.mu.Lock()
+		s.eof = true
+		f := s.closer
+		s.mu.Unlock()
+		if f != nil {
+			f()
+		}
+	}
+	return n, err
+}
