@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/appliance/appliance/runtime/kubelet"
 	"sigs.k8s.io/yaml"
 )
 
@@ -69,6 +71,8 @@ type Config struct {
 	KubeletDir string
 	PodLogsDir string
 	RunDir     string
+	// EvictionHard are the kubelet's hard eviction thresholds, in its syntax.
+	EvictionHard string
 	// AgentNetNS builds the pod network inside this network namespace instead
 	// of the host's (tests, nested setups).
 	AgentNetNS string
@@ -132,6 +136,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.KubeletDir, "kubelet-dir", c.KubeletDir, "directory for pod volumes")
 	fs.StringVar(&c.PodLogsDir, "pod-logs-dir", c.PodLogsDir, "directory for container logs")
 	fs.StringVar(&c.RunDir, "run-dir", c.RunDir, "runtime directory: containerd's socket and state, pod network namespaces")
+	fs.StringVar(&c.EvictionHard, "eviction-hard", c.EvictionHard, "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10% (the defaults)")
 	fs.StringVar(&c.AgentNetNS, "agent-netns", c.AgentNetNS, "build the pod network inside this network namespace (path) instead of the host's")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controller loops to run: * for all, name to add one, -name to remove one ("+strings.Join(ControllerNames, ", ")+")")
 }
@@ -268,6 +273,9 @@ func (c *Config) Validate() error {
 		if !c.DisableAgent && (dir == "" || !filepath.IsAbs(dir)) {
 			errs = append(errs, fmt.Errorf("%s: %q must be an absolute path", name, dir))
 		}
+	}
+	if _, err := kubelet.ParseThresholds(c.EvictionHard); err != nil {
+		errs = append(errs, fmt.Errorf("eviction-hard: %w", err))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

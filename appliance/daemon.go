@@ -275,6 +275,7 @@ func (a *Appliance) startAgent(ctx context.Context) error {
 		ClusterDNS:               []net.IP{net.IP(cfg.ClusterDNS.AsSlice())},
 		ClusterDomain:            cfg.ClusterDomain,
 		NodeNetNS:                cfg.AgentNetNS,
+		EvictionHard:             cfg.EvictionHard,
 		Port:                     cfg.KubeletPort,
 		ServingCert:              cert,
 		ClientCAs:                pool,

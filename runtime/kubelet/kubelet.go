@@ -84,6 +84,10 @@ type Config struct {
 	// log driver (default os.Executable()).
 	Executable string
 
+	// EvictionHard are the hard eviction thresholds, in the kubelet's syntax
+	// ("memory.available<100Mi,nodefs.available<10%"); empty = the defaults.
+	EvictionHard string
+
 	// PodCIDRTimeout bounds the wait for the node IPAM controller (default 60 s).
 	PodCIDRTimeout time.Duration
 
@@ -128,6 +132,9 @@ func (c *Config) setDefaults() error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	if _, err := ParseThresholds(c.EvictionHard); err != nil {
+		return fmt.Errorf("kubelet: %w", err)
+	}
 	if c.NodeIP == nil {
 		c.NodeIP = net.ParseIP("127.0.0.1")
 	}
@@ -154,9 +161,10 @@ type Kubelet struct {
 	ready     chan struct{}
 	errc      chan error
 
-	mu      sync.Mutex
-	workers map[types.UID]*podWorker
-	node    *corev1.Node
+	mu       sync.Mutex
+	workers  map[types.UID]*podWorker
+	node     *corev1.Node
+	eviction evictionState
 
 	logDriver string // symlink to the executable named appliance-log-driver
 	pauseRoot string
@@ -181,6 +189,7 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		ready: make(chan struct{}), errc: make(chan error, 4),
 		workers: map[types.UID]*podWorker{}, startedAt: time.Now(),
 	}
+	k.eviction.t, _ = ParseThresholds(cfg.EvictionHard)
 	defer func() {
 		if err != nil {
 			k.Close()
@@ -291,7 +300,8 @@ func (k *Kubelet) run() {
 		k.fail(fmt.Errorf("kubelet: pod network: %w", err))
 		return
 	}
-	k.wg.Add(3)
+	k.wg.Add(4)
+	go func() { defer k.wg.Done(); k.evictionLoop(k.ctx) }()
 	go func() { defer k.wg.Done(); k.leaseLoop(k.ctx) }()
 	go func() { defer k.wg.Done(); k.statusLoop(k.ctx) }()
 	go func() { defer k.wg.Done(); k.eventLoop(k.ctx) }()

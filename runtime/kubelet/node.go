@@ -118,7 +118,7 @@ func (k *Kubelet) nodeStatus(cur *corev1.Node) corev1.NodeStatus {
 		NodeInfo:        k.nodeInfo(),
 		Images:          cur.Status.Images,
 	}
-	mem, disk, pid := pressure(k.cfg.DataDir)
+	mem, disk, pid := k.pressure()
 	conds := []corev1.NodeCondition{
 		cond(corev1.NodeMemoryPressure, mem, "KubeletHasInsufficientMemory", "KubeletHasSufficientMemory", "kubelet has insufficient memory available", "kubelet has sufficient memory available"),
 		cond(corev1.NodeDiskPressure, disk, "KubeletHasDiskPressure", "KubeletHasNoDiskPressure", "kubelet has disk pressure", "kubelet has no disk pressure"),
@@ -229,37 +229,6 @@ func diskTotal(path string) int64 {
 		return 0
 	}
 	return int64(st.Blocks) * st.Bsize
-}
-
-// pressure reports the eviction signals' thresholds as Kubernetes' defaults
-// define them: memory.available < 100Mi, nodefs.available < 10%, and fewer than
-// 5% of PIDs left.
-func pressure(dataDir string) (mem, disk, pid bool) {
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				mem = kb > 0 && kb*1024 < 100<<20
-			}
-		}
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dataDir, &st); err == nil && st.Blocks > 0 {
-		disk = float64(st.Bavail)/float64(st.Blocks) < 0.10
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
-		max, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		if entries, err := os.ReadDir("/proc"); err == nil && max > 0 {
-			n := 0
-			for _, e := range entries {
-				if _, err := strconv.Atoi(e.Name()); err == nil {
-					n++
-				}
-			}
-			pid = float64(max-n)/float64(max) < 0.05
-		}
-	}
-	return
 }
 
 // waitPodCIDR waits for the node IPAM controller to give the node a podCIDR.

@@ -144,6 +144,7 @@ type podWorker struct {
 	mu      sync.Mutex
 	pod     *corev1.Pod
 	removed bool
+	evicted string // eviction message, once evicted
 
 	// state kept between syncs (all touched only by the worker goroutine, or
 	// under mu where noted)

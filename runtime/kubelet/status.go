@@ -16,7 +16,11 @@ import (
 // updateStatus computes the pod's status from its containers and reports it when
 // it changed.
 func (w *podWorker) updateStatus(ctx context.Context, pod *corev1.Pod, l *cList) error {
-	st := w.computeStatus(pod, l)
+	return w.writeStatus(ctx, pod, w.computeStatus(pod, l))
+}
+
+// writeStatus reports st unless the stored status already says the same.
+func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
 	w.lastStatus = &st
 	merged := mergeStatus(pod.Status, st)
 	if apiequality.Semantic.DeepEqual(merged, pod.Status) {

@@ -38,6 +38,12 @@ func (w *podWorker) sync(ctx context.Context, pod *corev1.Pod, removed bool) (fi
 			w.startTime = pod.Status.StartTime.Time
 		}
 	}
+	w.mu.Lock()
+	evicted := w.evicted
+	w.mu.Unlock()
+	if evicted != "" && !isTerminal(pod.Status.Phase) {
+		return false, w.finishEviction(ctx, pod, l, evicted)
+	}
 	if isTerminal(pod.Status.Phase) {
 		// A finished pod keeps its containers (for logs) but not its sandbox.
 		w.releaseSandbox(ctx, pod, l)
