@@ -236,6 +236,9 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 		}
 	}
 	policy := c.ImagePullPolicy
+	if policy != corev1.PullNever && !k.imagePresent(ctx, c.Image) || policy == corev1.PullAlways {
+		k.rec.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	}
 	img, pulled, err := k.rt.EnsureImage(ctx, c.Image, policy, secrets)
 	if err == nil {
 		if pulled {
@@ -416,4 +419,14 @@ func (k *Kubelet) pruneInstances(ctx context.Context, rs []*record) {
 			_ = os.Remove(p)
 		}
 	}
+}
+
+// imagePresent tells whether containerd already has the image.
+func (k *Kubelet) imagePresent(ctx context.Context, ref string) bool {
+	name, err := rtcontainerd.NormalizeImage(ref)
+	if err != nil {
+		return false
+	}
+	_, err = k.rt.Client().GetImage(k.rt.WithNamespace(ctx), name)
+	return err == nil
 }
