@@ -44,6 +44,7 @@ const (
 	labelReason        = "appliance.dev/reason"
 	labelImage         = "appliance.dev/image"
 	labelCgroup        = "appliance.dev/cgroup"
+	labelInteractive   = "appliance.dev/interactive" // "stdin" or "tty": FIFOs instead of the log driver
 
 	kindSandbox = "sandbox"
 	kindInit    = "init"
@@ -143,6 +144,7 @@ func (k *Kubelet) loadRecord(ctx context.Context, c containerd.Container) (*reco
 	case containerd.Running, containerd.Paused, containerd.Pausing:
 		r.running = true
 		r.pid = task.Pid()
+		k.reattach(ctx, r)
 		return r, nil
 	case containerd.Stopped:
 		reason := ""
@@ -383,6 +385,13 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 	labels[labelLogPath] = logPath
 	labels[labelImage] = c.Image
 	labels[labelCgroup] = cgroup
+	interactive := c.Stdin || c.TTY
+	if interactive {
+		labels[labelInteractive] = "stdin"
+		if c.TTY {
+			labels[labelInteractive] = "tty"
+		}
+	}
 	cont, err := k.rt.Client().NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(k.rt.Snapshotter()),
@@ -394,7 +403,12 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 	if err != nil {
 		return nil, &configError{fmt.Errorf("create container: %w", err)}
 	}
-	task, err := cont.NewTask(ctx, cio.BinaryIO(k.logDriver, driver.Args(logPath, 10<<20, 5)))
+	var task containerd.Task
+	if interactive {
+		task, err = k.newInteractiveTask(ctx, cont, id, logPath, c.TTY, c.StdinOnce)
+	} else {
+		task, err = cont.NewTask(ctx, cio.BinaryIO(k.logDriver, driver.Args(logPath, 10<<20, 5)))
+	}
 	if err != nil {
 		_ = cont.Delete(ctx, containerd.WithSnapshotCleanup)
 		return nil, fmt.Errorf("create task: %w", err)

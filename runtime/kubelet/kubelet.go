@@ -165,6 +165,7 @@ type Kubelet struct {
 	workers  map[types.UID]*podWorker
 	node     *corev1.Node
 	eviction evictionState
+	attached map[string]*attachIO // interactive containers' streams, by id
 
 	logDriver string // symlink to the executable named appliance-log-driver
 	pauseRoot string

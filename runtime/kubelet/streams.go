@@ -123,17 +123,22 @@ func (s *streams) Exec(ctx context.Context, namespace, name string, uid types.UI
 	return nil
 }
 
-// Attach streams the container's output as it is written (from its log, which
-// the log driver keeps even while the kubelet restarts). Input needs a stdin
-// pipe held by the kubelet, which containers started through the log driver
-// do not have: it is refused with a clear message.
+// Attach connects to a container's own stdio. Containers started with stdin
+// or a TTY have their streams held by the kubelet; for the others, attach shows
+// their output as it is written (from the log), and input is refused.
 func (s *streams) Attach(ctx context.Context, namespace, name string, uid types.UID, container string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
 	_, r, _, err := s.container(ctx, namespace, name, uid, container)
 	if err != nil {
 		return err
 	}
+	if !r.running {
+		return fmt.Errorf("cannot attach to container %q: it is not running", container)
+	}
+	if s.k.attachFor(r.id) != nil {
+		return s.k.attach(ctx, r, in, out, errw, resize)
+	}
 	if in != nil {
-		return fmt.Errorf("attach with stdin is not supported by this kubelet yet; use kubectl exec")
+		return fmt.Errorf("container %q was not started with stdin: true; attach can only show its output", container)
 	}
 	path, running, err := s.LogPath(namespace, name, container, false)
 	if err != nil {
@@ -145,7 +150,6 @@ func (s *streams) Attach(ctx context.Context, namespace, name string, uid types.
 	if errw == nil {
 		errw = out
 	}
-	_ = r
 	zero := int64(0)
 	return logs.Read(ctx, path, logs.ReadOptions{Follow: true, TailLines: &zero}, out, errw, running)
 }
