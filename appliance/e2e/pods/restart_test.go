@@ -567,11 +567,14 @@ func lastLines(s string, n int) string {
 // TestPullFromRegistry pulls a pod's image from an in-process registry over
 // plain HTTP, named as a mirror endpoint in registries.yaml, with
 // imagePullPolicy Always; a second pod with IfNotPresent then finds it
-// already present.
+// already present. A third pod names a registry nothing serves (a closed
+// loopback port) whose only way to the image is its mirror in registries.yaml.
 func TestPullFromRegistry(t *testing.T) {
 	host := testimage.Registry(t, "library/busybox:1")
 	image := host + "/library/busybox:1"
-	registries := fmt.Sprintf("mirrors:\n  %q:\n    endpoint: [\"http://%s\"]\n", host, host)
+	nowhere := fmt.Sprintf("127.0.0.1:%d", testcluster.FreePorts(t, 1)[0])
+	registries := fmt.Sprintf("mirrors:\n  %q:\n    endpoint: [\"http://%s\"]\n  %q:\n    endpoint: [\"http://%s\"]\n",
+		host, host, nowhere, host)
 	c, _ := testcluster.StartWithAgent(t, func(cfg *appliance.Config) {
 		if err := os.WriteFile(cfg.PrivateRegistry, []byte(registries), 0o600); err != nil {
 			t.Fatal(err)
@@ -618,6 +621,15 @@ func TestPullFromRegistry(t *testing.T) {
 	}
 	p2 := waitPod(t, c, ns, "present", "Running and Ready", running)
 	waitPodEvent(t, c, ns, p2.UID, "Pulled", fmt.Sprintf("Container image %q already present on machine", image))
+
+	mirrored := busyboxPod("mirrored", "sh", "-c", "exec sleep 3600")
+	mirrored.Spec.Containers[0].Image = nowhere + "/library/busybox:1"
+	mirrored.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, mirrored, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p3 := waitPod(t, c, ns, "mirrored", "Running and Ready", running)
+	waitPodEvent(t, c, ns, p3.UID, "Pulled", fmt.Sprintf("Successfully pulled image %q", mirrored.Spec.Containers[0].Image))
 }
 
 // waitPodEvent waits for an event of the pod with reason and exactly message.
