@@ -484,5 +484,8 @@ func (k *Kubelet) removeOrphans(ctx context.Context, live map[types.UID]bool) er
 			}
 		}
 	}
+	for uid := range gone {
+		removePodCgroups(uid)
+	}
 	return nil
 }

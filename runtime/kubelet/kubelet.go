@@ -409,9 +409,13 @@ func (k *Kubelet) Reset(ctx context.Context) error {
 		return fmt.Errorf("kubelet reset: %w", err)
 	}
 	var errs []error
+	pods := map[types.UID]bool{}
 	for _, c := range cs {
 		labels, _ := c.Labels(nctx)
 		k.removeContainer(ctx, &record{id: c.ID(), c: c, labels: labels})
+		if uid := labels[labelPodUID]; uid != "" {
+			pods[types.UID(uid)] = true
+		}
 		if ns := labels[labelNetNS]; ns != "" && k.net != nil {
 			if err := k.net.Detach(ctx, labels[labelPodUID], ns); err != nil {
 				errs = append(errs, err)
@@ -436,6 +440,9 @@ func (k *Kubelet) Reset(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	for uid := range pods {
+		removePodCgroups(uid)
 	}
 	return errors.Join(errs...)
 }

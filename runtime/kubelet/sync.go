@@ -385,6 +385,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, l *cList, re
 	if err := k.vols.Teardown(pod.UID); err != nil {
 		return false, fmt.Errorf("tear down volumes: %w", err)
 	}
+	removePodCgroups(pod.UID)
 	_ = os.RemoveAll(filepath.Join(k.cfg.PodsDir, "pods", string(pod.UID)))
 	_ = os.RemoveAll(logs.PodLogDir(k.cfg.PodLogsDir, pod.Namespace, pod.Name, pod.UID))
 	return true, nil
