@@ -156,6 +156,7 @@ type podWorker struct {
 	probes       map[string]*prober // per containerd id
 	lastStatus   *corev1.PodStatus
 	timer        *time.Timer
+	timerAt      time.Time
 	sandboxReady bool
 }
 
@@ -189,13 +190,19 @@ func (w *podWorker) kickNow() {
 	}
 }
 
-// kickAfter schedules a sync (backoff expiry, probe period).
+// kickAfter schedules a sync (backoff expiry, retry). The earliest pending
+// deadline wins: that sync schedules the later ones again.
 func (w *podWorker) kickAfter(d time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	at := time.Now().Add(d)
+	if w.timer != nil && time.Now().Before(w.timerAt) && !at.Before(w.timerAt) {
+		return
+	}
 	if w.timer != nil {
 		w.timer.Stop()
 	}
+	w.timerAt = at
 	w.timer = time.AfterFunc(d, w.kickNow)
 }
 
