@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
@@ -24,6 +25,7 @@ import (
 	"github.com/appliance/appliance/appliance/apiserver"
 	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/runtime/containerd"
+	"github.com/appliance/appliance/tui"
 )
 
 func main() {
@@ -44,7 +46,14 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(serverCommand(), simulateCommand(), imageCommand(), versionCommand(), &cobra.Command{
+	// On a terminal, `appliance` alone opens the console.
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 && term.IsTerminal(os.Stdin.Fd()) && term.IsTerminal(os.Stdout.Fd()) {
+			return runConsole(cmd.Context(), consoleKubeconfig(""), "", false)
+		}
+		return cmd.Help()
+	}
+	root.AddCommand(consoleCommand(), serverCommand(), simulateCommand(), imageCommand(), versionCommand(), &cobra.Command{
 		Use:                "kubectl",
 		Short:              "Run kubectl against this appliance (admin kubeconfig by default)",
 		DisableFlagParsing: true,
@@ -145,6 +154,46 @@ Ready, Jobs' pods complete. Try scheduling rules without machines.`,
 	cmd.Flags().StringVar(&cfg.NamePrefix, "name-prefix", "sim-node-", "node name prefix")
 	cmd.Flags().DurationVar(&cfg.StartDelay, "start-delay", time.Second, "how long a bound pod takes to go Running")
 	return cmd
+}
+
+// consoleCommand opens the Bubble Tea console against a local or remote
+// appliance, or any Kubernetes API.
+func consoleCommand() *cobra.Command {
+	var kubeconfig, namespace string
+	var readonly bool
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Watch the cluster at work: pod flow, workloads, services, logs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runConsole(cmd.Context(), consoleKubeconfig(kubeconfig), namespace, readonly)
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: $KUBECONFIG, then the admin kubeconfig)")
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace to show (default: all)")
+	cmd.Flags().BoolVar(&readonly, "readonly", false, "hide and refuse everything that changes the cluster")
+	return cmd
+}
+
+func consoleKubeconfig(flag string) string {
+	switch {
+	case flag != "":
+		return flag
+	case os.Getenv("KUBECONFIG") != "":
+		return os.Getenv("KUBECONFIG")
+	case os.Getenv("APPLIANCE_ADMIN_KUBECONFIG") != "":
+		return os.Getenv("APPLIANCE_ADMIN_KUBECONFIG")
+	}
+	return appliance.Defaults().AdminKubeconfig
+}
+
+func runConsole(ctx context.Context, kubeconfig, namespace string, readonly bool) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
+	defer stop()
+	return tui.Run(ctx, tui.RunConfig{Kubeconfig: kubeconfig, Namespace: namespace, Readonly: readonly})
 }
 
 func versionCommand() *cobra.Command {

@@ -1,0 +1,422 @@
+package tui
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// The data layer: informers turn Kubernetes objects into the plain structs
+// below (convert.go), and the console's views read only these. So views are
+// tested, snapshotted and benchmarked without an API server.
+
+// Pod is what the console shows of a pod.
+type Pod struct {
+	Namespace, Name, UID string
+	Node, IP             string
+	Phase                string
+	// Status is kubectl's STATUS column: the phase, or the reason a container
+	// waits or ended (ContainerCreating, CrashLoopBackOff, Completed, ...),
+	// Init:n/m, Terminating.
+	Status       string
+	Ready, Total int
+	Restarts     int
+	Created      time.Time
+	Deleting     bool
+	// Owner is the controller: kind and name (ReplicaSet web-5d4f..., Job x).
+	OwnerKind, OwnerName string
+	Containers           []string
+	CPUMilli, MemBytes   int64 // requests, summed over containers
+
+	// The pod creation flow, from the pod's own status.
+	ScheduledAt    time.Time // PodScheduled=True
+	Unschedulable  string    // PodScheduled=False message (0/2 nodes are available: ...)
+	SandboxAt      time.Time // PodReadyToStartContainers=True
+	StartedAt      time.Time // the last container's running startedAt, once all started
+	ReadyAt        time.Time // Ready=True
+	FinishedAt     time.Time // Succeeded or Failed: the last container's finishedAt
+	WaitingReason  string    // the first container waiting for a reason other than ContainerCreating
+	WaitingMessage string
+	// ContainerWaiting is the reason each not-running container waits (for
+	// the logs view's "why is it empty").
+	ContainerWaiting map[string]string
+}
+
+// Key is namespace/name.
+func (p *Pod) Key() string { return p.Namespace + "/" + p.Name }
+
+// Node is what the console shows of a node.
+type Node struct {
+	Name               string
+	Ready              string // Ready, NotReady, Unknown
+	CPUMilli, MemBytes int64  // allocatable
+	MaxPods            int64
+	Unschedulable      bool
+}
+
+// Workload is a Deployment, ReplicaSet, StatefulSet, DaemonSet, Job or CronJob.
+type Workload struct {
+	Kind, Namespace, Name string
+	Desired, Ready        int32
+	Updated, Available    int32
+	OwnerKind, OwnerName  string
+	Created               time.Time
+	// Suspended CronJobs; Complete or Failed Jobs.
+	Note string
+}
+
+// Key is kind/namespace/name.
+func (w *Workload) Key() string { return w.Kind + "/" + w.Namespace + "/" + w.Name }
+
+// Service is a Service with the count of its ready endpoints.
+type Service struct {
+	Namespace, Name string
+	Type            string
+	ClusterIP       string
+	ExternalIPs     []string
+	Ports           string
+}
+
+// Ingress is an Ingress.
+type Ingress struct {
+	Namespace, Name string
+	Class           string
+	Hosts           string
+	Address         string
+}
+
+// EndpointSlice counts the ready endpoints of one slice of a service.
+type EndpointSlice struct {
+	Namespace, Name, Service string
+	Ready                    int
+}
+
+// Event is a Kubernetes event, reduced.
+type Event struct {
+	Namespace, Name string
+	Type, Reason    string
+	Message         string
+	ObjKind         string
+	ObjName         string
+	ObjUID          string
+	Count           int32
+	Last            time.Time
+}
+
+// Lease is a coordination Lease: leader election (kube-system) or a node's
+// heartbeat (kube-node-lease).
+type Lease struct {
+	Namespace, Name string
+	Holder          string
+	Renewed         time.Time
+	Duration        time.Duration
+}
+
+// Fresh reports whether the holder renewed it within its duration (40 s for
+// node leases as the node lifecycle controller reads them, 15 s for leader
+// election) at now.
+func (l *Lease) Fresh(now time.Time) bool {
+	d := l.Duration
+	if d <= 0 {
+		d = 40 * time.Second
+	}
+	return !l.Renewed.IsZero() && now.Sub(l.Renewed) <= d
+}
+
+// Kinds of Change.Obj.
+const (
+	KindPod           = "Pod"
+	KindNode          = "Node"
+	KindService       = "Service"
+	KindIngress       = "Ingress"
+	KindEndpointSlice = "EndpointSlice"
+	KindEvent         = "Event"
+	KindLease         = "Lease"
+	KindNamespace     = "Namespace"
+)
+
+// Change is one informer notification: the new value of an object (a *Pod,
+// *Node, *Workload, ...), or its deletion.
+type Change struct {
+	Kind    string
+	Key     string
+	Deleted bool
+	Obj     any
+}
+
+// BatchMsg carries the changes that arrived during one frame: informers may
+// deliver thousands a second, the console renders once per batch.
+type BatchMsg struct{ Changes []Change }
+
+// Health is the state of the control-plane parts that are probed rather than
+// watched: the API server's /readyz and etcd's check in it.
+type Health struct {
+	// Err is set when the API server could not be reached or refused the
+	// credentials; the console says so and keeps retrying.
+	Err       string
+	APIServer string // "ok" or what /readyz said
+	Etcd      string // "ok" or the etcd check's failure
+	At        time.Time
+}
+
+// HealthMsg is a probe's result.
+type HealthMsg Health
+
+// flowGone is how long a deleted pod stays in the flow view.
+const flowGone = 2 * time.Minute
+
+// maxEvents bounds the events kept (the newest win).
+const maxEvents = 1000
+
+// Store holds the cluster as plain structs. Only the model's Update changes
+// it; Version changes whenever something does, so views rebuild their rows
+// only then.
+type Store struct {
+	Pods       map[string]*Pod
+	Nodes      map[string]*Node
+	Workloads  map[string]*Workload
+	Services   map[string]*Service
+	Ingresses  map[string]*Ingress
+	Slices     map[string]*EndpointSlice
+	Leases     map[string]*Lease
+	Namespaces map[string]bool
+	Events     map[string]*Event
+	Health     Health
+	Version    uint64
+
+	// Gone keeps deleted pods for the flow view a while (flowGone).
+	Gone map[string]gonePod
+	// podEvents: what events tell about a pod's flow, by pod UID.
+	podEvents map[string]*podEvents
+}
+
+type gonePod struct {
+	Pod *Pod
+	At  time.Time
+}
+
+// podEvents is the part of a pod's flow only events record.
+type podEvents struct {
+	PulledAt    time.Time
+	StartedAt   time.Time
+	FailedSched string
+	Failure     string // the last Warning (Failed, BackOff, ...) reason: message
+}
+
+// NewStore is an empty store.
+func NewStore() *Store {
+	return &Store{
+		Pods: map[string]*Pod{}, Nodes: map[string]*Node{}, Workloads: map[string]*Workload{},
+		Services: map[string]*Service{}, Ingresses: map[string]*Ingress{}, Slices: map[string]*EndpointSlice{},
+		Leases: map[string]*Lease{}, Namespaces: map[string]bool{}, Events: map[string]*Event{},
+		Gone: map[string]gonePod{}, podEvents: map[string]*podEvents{},
+	}
+}
+
+// Apply applies a batch of changes; now stamps deletions.
+func (s *Store) Apply(changes []Change, now time.Time) {
+	for _, c := range changes {
+		s.apply(c, now)
+	}
+	if len(changes) > 0 {
+		s.Version++
+	}
+	if len(s.Events) > maxEvents {
+		s.trimEvents()
+	}
+}
+
+func (s *Store) apply(c Change, now time.Time) {
+	switch c.Kind {
+	case KindPod:
+		if c.Deleted {
+			if p, ok := s.Pods[c.Key]; ok {
+				s.Gone[p.UID] = gonePod{Pod: p, At: now}
+				delete(s.Pods, c.Key)
+			}
+			return
+		}
+		s.Pods[c.Key] = c.Obj.(*Pod)
+	case KindNode:
+		put(s.Nodes, c, func() *Node { return c.Obj.(*Node) })
+	case KindService:
+		put(s.Services, c, func() *Service { return c.Obj.(*Service) })
+	case KindIngress:
+		put(s.Ingresses, c, func() *Ingress { return c.Obj.(*Ingress) })
+	case KindEndpointSlice:
+		put(s.Slices, c, func() *EndpointSlice { return c.Obj.(*EndpointSlice) })
+	case KindLease:
+		put(s.Leases, c, func() *Lease { return c.Obj.(*Lease) })
+	case KindNamespace:
+		if c.Deleted {
+			delete(s.Namespaces, c.Key)
+		} else {
+			s.Namespaces[c.Key] = true
+		}
+	case KindEvent:
+		if c.Deleted {
+			delete(s.Events, c.Key)
+			return
+		}
+		e := c.Obj.(*Event)
+		s.Events[c.Key] = e
+		if e.ObjKind == "Pod" && e.ObjUID != "" {
+			s.notePodEvent(e)
+		}
+	default:
+		put(s.Workloads, c, func() *Workload { return c.Obj.(*Workload) })
+	}
+}
+
+func put[T any](m map[string]*T, c Change, obj func() *T) {
+	if c.Deleted {
+		delete(m, c.Key)
+		return
+	}
+	m[c.Key] = obj()
+}
+
+func (s *Store) notePodEvent(e *Event) {
+	pe := s.podEvents[e.ObjUID]
+	if pe == nil {
+		pe = &podEvents{}
+		s.podEvents[e.ObjUID] = pe
+	}
+	switch e.Reason {
+	case "Pulled":
+		if e.Last.After(pe.PulledAt) {
+			pe.PulledAt = e.Last
+		}
+	case "Started":
+		if e.Last.After(pe.StartedAt) {
+			pe.StartedAt = e.Last
+		}
+	case "FailedScheduling":
+		pe.FailedSched = e.Message
+	case "Scheduled":
+		pe.FailedSched = ""
+	default:
+		if e.Type == "Warning" {
+			pe.Failure = e.Reason + ": " + e.Message
+		}
+	}
+}
+
+func (s *Store) trimEvents() {
+	evs := make([]*Event, 0, len(s.Events))
+	for _, e := range s.Events {
+		evs = append(evs, e)
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].Last.After(evs[j].Last) })
+	for _, e := range evs[maxEvents:] {
+		delete(s.Events, e.Namespace+"/"+e.Name)
+	}
+}
+
+// Prune forgets deleted pods older than flowGone and event notes of pods
+// that no longer exist.
+func (s *Store) Prune(now time.Time) {
+	changed := false
+	for uid, g := range s.Gone {
+		if now.Sub(g.At) > flowGone {
+			delete(s.Gone, uid)
+			delete(s.podEvents, uid)
+			changed = true
+		}
+	}
+	if changed {
+		s.Version++
+	}
+}
+
+// EventsSorted returns the events, newest first, in namespace ns ("" all).
+func (s *Store) EventsSorted(ns string, warningsOnly bool) []*Event {
+	out := make([]*Event, 0, len(s.Events))
+	for _, e := range s.Events {
+		if ns != "" && e.Namespace != ns {
+			continue
+		}
+		if warningsOnly && e.Type != "Warning" {
+			continue
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Last.Equal(out[j].Last) {
+			return out[i].Last.After(out[j].Last)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// PodsOf returns the pods a workload controls, directly or through its
+// ReplicaSets (Deployment) or Jobs (CronJob), sorted by name.
+func (s *Store) PodsOf(w *Workload) []*Pod {
+	owners := map[string]bool{w.Kind + "/" + w.Name: true}
+	if w.Kind == "Deployment" || w.Kind == "CronJob" {
+		child := "ReplicaSet"
+		if w.Kind == "CronJob" {
+			child = "Job"
+		}
+		for _, o := range s.Workloads {
+			if o.Kind == child && o.Namespace == w.Namespace && o.OwnerKind == w.Kind && o.OwnerName == w.Name {
+				owners[child+"/"+o.Name] = true
+			}
+		}
+	}
+	var out []*Pod
+	for _, p := range s.Pods {
+		if p.Namespace == w.Namespace && owners[p.OwnerKind+"/"+p.OwnerName] {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ReadyEndpoints counts a service's ready endpoints over its slices.
+func (s *Store) ReadyEndpoints(ns, svc string) int {
+	n := 0
+	for _, sl := range s.Slices {
+		if sl.Namespace == ns && sl.Service == svc {
+			n += sl.Ready
+		}
+	}
+	return n
+}
+
+// NodeUsage is what the pods bound to a node request.
+type NodeUsage struct {
+	CPUMilli, MemBytes int64
+	Pods               int
+}
+
+// Usage sums the requests of the non-terminated pods per node.
+func (s *Store) Usage() map[string]NodeUsage {
+	u := make(map[string]NodeUsage, len(s.Nodes))
+	for _, p := range s.Pods {
+		if p.Node == "" || p.Phase == "Succeeded" || p.Phase == "Failed" {
+			continue
+		}
+		n := u[p.Node]
+		n.CPUMilli += p.CPUMilli
+		n.MemBytes += p.MemBytes
+		n.Pods++
+		u[p.Node] = n
+	}
+	return u
+}
+
+// matches reports whether any of fields contains the filter (case-insensitive).
+func matches(filter string, fields ...string) bool {
+	if filter == "" {
+		return true
+	}
+	for _, f := range fields {
+		if strings.Contains(strings.ToLower(f), filter) {
+			return true
+		}
+	}
+	return false
+}
