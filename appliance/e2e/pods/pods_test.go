@@ -115,9 +115,16 @@ func TestPodRunsServesAndTalks(t *testing.T) {
 		t.Fatalf("pod IP %q not in the cluster CIDR", p.Status.PodIP)
 	}
 
-	out, err := httpGet(node, "http://"+p.Status.PodIP+":8080/")
-	if err != nil || strings.TrimSpace(out) != "served-by-web" {
-		t.Fatalf("wget from the node: %v: %q", err, out)
+	// Ready comes when the container starts (no readiness probe); httpd may
+	// still be binding its port.
+	var out string
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		var gerr error
+		out, gerr = httpGet(node, "http://"+p.Status.PodIP+":8080/")
+		return gerr == nil && strings.TrimSpace(out) == "served-by-web", nil
+	})
+	if err != nil {
+		t.Fatalf("GET from the node: %v: %q", err, out)
 	}
 
 	logs := c.Kubectl(t, "logs", "web")
