@@ -204,6 +204,9 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	if err := k.prepareHelpers(); err != nil {
 		return nil, err
 	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("kubelet: needs root (containerd, runc, network namespaces, mounts); run as root, or with --disable-agent for a control plane only")
+	}
 	if cfg.ContainerRuntimeEndpoint == "" {
 		if err := containerd.CheckBinaries(); err != nil {
 			return nil, fmt.Errorf("kubelet: %w", err)
