@@ -143,7 +143,9 @@ func (c *clusterCerts) clientConfig(port int, user string) (*rest.Config, error)
 		TLSClientConfig: rest.TLSClientConfig{
 			CAFile: c.ca.CertFile, CertFile: pair.CertFile, KeyFile: pair.KeyFile,
 		},
-		QPS: 200, Burst: 400,
+		// In-process components on loopback: the limit only protects the API
+		// server from runaway loops, and 200 capped a 1,000-replica rollout.
+		QPS: 1000, Burst: 2000,
 	}, nil
 }
 
