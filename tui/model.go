@@ -103,6 +103,9 @@ func New(opts Options) *Model {
 		}
 		return lipgloss.Style{}, false
 	}
+	if opts.NoColor {
+		m.help.Styles = help.Styles{}
+	}
 	m.layout()
 	return m
 }
@@ -151,7 +154,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.layout()
 	case tea.BackgroundColorMsg:
 		m.styles = NewStyles(msg.IsDark(), m.opts.NoColor)
-		m.help.Styles = help.DefaultStyles(msg.IsDark())
+		if !m.opts.NoColor {
+			m.help.Styles = help.DefaultStyles(msg.IsDark())
+		}
 	case BatchMsg:
 		m.store.Apply(msg.Changes, m.opts.Now())
 		if m.opts.Source != nil {
@@ -881,7 +886,9 @@ func (m *Model) status() string {
 	var conn string
 	switch {
 	case h.Err != "":
-		conn = st.Bad.Render("✗ " + oneLine(h.Err) + " — retrying")
+		// Keep "retrying" in view however narrow: shorten the error instead.
+		room := max(m.width-ansi.StringWidth(title)-18, 10)
+		conn = st.Bad.Render("✗ " + ansi.Truncate(oneLine(h.Err), room, "…") + " — retrying")
 	case h.APIServer == "ok":
 		conn = st.OK.Render("● " + m.opts.Server)
 	case h.APIServer != "":
@@ -917,14 +924,18 @@ func (m *Model) helpView(height int) string {
 	hints := map[viewID]string{
 		viewFlow:      "Each new pod moves through the flow: stored → scheduled → network → image pulled → started → running → ready, with the time each step took. A stuck step shows its reason in place.",
 		viewOverview:  "The control plane's health, the nodes with requested/allocatable resources and their kubelets' leases, and the last warnings.",
-		viewWorkloads: "ready/desired with a rollout bar; the pods of the selected workload below. S scales, r restarts.",
-		viewPods:      "Every pod; l logs, d describe, y YAML, e events, s shell, ctrl-d delete.",
+		viewWorkloads: "ready/desired with a rollout bar; the pods of the selected workload below.",
+		viewPods:      "Every pod; l logs, d describe, y YAML, e events.",
 		viewServices:  "Services with their ready endpoints, then Ingresses.",
 		viewEvents:    "Events, newest first.",
 		viewLogs:      "Follow stops when you scroll up and resumes at the bottom (G). / filters lines, w wraps, t timestamps, p previous container, c next container.",
 		viewText:      "↑/↓ scroll, / search, esc back.",
 	}
-	out := m.styles.Header.Render("Help: "+viewNames[m.view]) + "\n" + ansi.Wordwrap(hints[m.view], m.width, " ") + "\n\n" + m.help.FullHelpView(m.keys.FullHelp())
+	hint := hints[m.view]
+	if !m.opts.Readonly && (m.view == viewPods || m.view == viewWorkloads) {
+		hint += " s shell, ctrl-d delete (asks first), S scale, r rollout restart."
+	}
+	out := m.styles.Header.Render("Help: "+viewNames[m.view]) + "\n" + ansi.Wordwrap(hint, m.width, " ") + "\n\n" + m.help.FullHelpView(m.keys.FullHelp())
 	return fitLines(out, height)
 }
 

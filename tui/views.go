@@ -131,8 +131,8 @@ func progressBar(st Styles, ready, desired int32, w int, note string) string {
 // ---- Services ---------------------------------------------------------------
 
 func serviceColumns() []column {
-	return []column{{Title: "NAMESPACE", Width: 9}, {Title: "NAME", Width: 14, Flex: true}, {Title: "TYPE", Width: 9},
-		{Title: "CLUSTER-IP", Width: 13}, {Title: "EXTERNAL-IP", Width: 11}, {Title: "PORTS", Width: 12}, {Title: "READY", Width: 5}}
+	return []column{{Title: "NAMESPACE", Width: 9}, {Title: "NAME", Width: 11, Flex: true}, {Title: "TYPE", Width: 12},
+		{Title: "CLUSTER-IP", Width: 13}, {Title: "EXTERNAL-IP", Width: 13}, {Title: "PORTS", Width: 11, Flex: true}, {Title: "READY", Width: 5}}
 }
 
 func serviceRows(s *Store, ns, filter string) []row {
