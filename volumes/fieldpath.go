@@ -110,7 +110,7 @@ func ResourceField(pod *corev1.Pod, containerName string, ref *corev1.ResourceFi
 	if ref.ContainerName != "" {
 		containerName = ref.ContainerName
 	}
-	c := findContainer(pod, containerName)
+	c := FindContainer(pod, containerName)
 	if c == nil {
 		return "", fmt.Errorf("resource field %q: container %q not found in pod %s/%s", ref.Resource, containerName, pod.Namespace, pod.Name)
 	}
@@ -163,7 +163,8 @@ func ResourceField(pod *corev1.Pod, containerName string, ref *corev1.ResourceFi
 	return strconv.FormatInt(v, 10), nil
 }
 
-func findContainer(pod *corev1.Pod, name string) *corev1.Container {
+// FindContainer is the pod's container (or init container) called name.
+func FindContainer(pod *corev1.Pod, name string) *corev1.Container {
 	for i := range pod.Spec.Containers {
 		if pod.Spec.Containers[i].Name == name {
 			return &pod.Spec.Containers[i]

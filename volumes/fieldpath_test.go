@@ -171,8 +171,8 @@ func TestExpandVars(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := expandVars(tt.in, env); got != tt.want {
-				t.Fatalf("expandVars(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := ExpandVars(tt.in, env); got != tt.want {
+				t.Fatalf("ExpandVars(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -191,7 +191,7 @@ func expandSubPath(pod *corev1.Pod, c *corev1.Container, expr string) (string, e
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
-			env[e.Name] = expandVars(e.Value, env)
+			env[e.Name] = ExpandVars(e.Value, env)
 		case e.ValueFrom.FieldRef != nil:
 			v, err := FieldPath(pod, e.ValueFrom.FieldRef.FieldPath)
 			if err != nil {
@@ -200,15 +200,15 @@ func expandSubPath(pod *corev1.Pod, c *corev1.Container, expr string) (string, e
 			env[e.Name] = v
 		}
 	}
-	sub := expandVars(expr, env)
+	sub := ExpandVars(expr, env)
 	if err := ValidateSubPath(sub); err != nil {
 		return "", fmt.Errorf("subPathExpr %q: %w", expr, err)
 	}
 	return sub, nil
 }
 
-// expandVars implements Kubernetes' $(VAR) expansion (third_party/forked/golang/expansion).
-func expandVars(s string, env map[string]string) string {
+// ExpandVars implements Kubernetes' $(VAR) expansion (third_party/forked/golang/expansion).
+func ExpandVars(s string, env map[string]string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] != '$' || i+1 >= len(s) {

@@ -401,7 +401,7 @@ func (k *Kubelet) containerEnv(pod *corev1.Pod, c *corev1.Container) ([]string, 
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			set(e.Name, expand(e.Value, vars))
+			set(e.Name, volumes.ExpandVars(e.Value, vars))
 			continue
 		}
 		v, ok, err := k.envValueFrom(pod, c, e.ValueFrom, alloc)
@@ -469,42 +469,6 @@ func (k *Kubelet) envValueFrom(pod *corev1.Pod, c *corev1.Container, from *corev
 		return string(v), true, nil
 	}
 	return "", false, nil
-}
-
-// expand replaces $(VAR) with earlier variables; $$ escapes, unknown
-// references stay as written, as Kubernetes does.
-func expand(s string, vars map[string]string) string {
-	if !strings.Contains(s, "$") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				b.WriteString(s[i:])
-				return b.String()
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := vars[name]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString(s[i : i+3+end])
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
 }
 
 // serviceEnv is the Docker-links style environment of the services in the pod's

@@ -16,6 +16,7 @@ import (
 
 	rtcontainerd "github.com/appliance/appliance/runtime/containerd"
 	"github.com/appliance/appliance/runtime/logs"
+	"github.com/appliance/appliance/volumes"
 )
 
 // sync brings one pod's containers to what its spec asks, then reports status.
@@ -338,7 +339,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, l *cList, re
 			n++
 			go func(r *record) {
 				defer func() { done <- struct{}{} }()
-				if c := findContainer(pod, r.name()); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
+				if c := volumes.FindContainer(pod, r.name()); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
 					hctx, cancel := context.WithDeadline(ctx, deadline)
 					if err := w.runHook(hctx, pod, c, r, c.Lifecycle.PreStop); err != nil {
 						k.rec.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
@@ -389,20 +390,6 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, l *cList, re
 	_ = os.RemoveAll(filepath.Join(k.cfg.PodsDir, "pods", string(pod.UID)))
 	_ = os.RemoveAll(logs.PodLogDir(k.cfg.PodLogsDir, pod.Namespace, pod.Name, pod.UID))
 	return true, nil
-}
-
-func findContainer(pod *corev1.Pod, name string) *corev1.Container {
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == name {
-			return &pod.Spec.Containers[i]
-		}
-	}
-	for i := range pod.Spec.InitContainers {
-		if pod.Spec.InitContainers[i].Name == name {
-			return &pod.Spec.InitContainers[i]
-		}
-	}
-	return nil
 }
 
 // pruneInstances keeps the current and the previous instance of a container
