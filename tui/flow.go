@@ -2,7 +2,7 @@ package tui
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -157,24 +157,28 @@ func FlowOf(p *Pod, ev *podEvents, now time.Time) Flow {
 	return f
 }
 
-// Flows returns the flows of the recent pods: created within window, or not
-// yet ready, or deleted less than flowGone ago; newest first.
-func (s *Store) Flows(ns, filter string, now time.Time, window time.Duration) []Flow {
-	var out []Flow
+// FlowItem is a pod in the flow view; its Flow is computed only when drawn.
+type FlowItem struct {
+	Pod  *Pod
+	Gone bool
+}
+
+// Flows returns the recent pods: created within window, or not yet ready, or
+// deleted less than flowGone ago; newest first.
+func (s *Store) Flows(ns, filter string, now time.Time, window time.Duration) []FlowItem {
+	var out []FlowItem
 	add := func(p *Pod, gone bool) {
 		if ns != "" && p.Namespace != ns {
-			return
-		}
-		if !matches(filter, p.Name, p.Namespace, p.Node, p.Status) {
 			return
 		}
 		settled := !p.ReadyAt.IsZero() || p.Phase == "Succeeded"
 		if !gone && settled && now.Sub(p.Created) > window {
 			return
 		}
-		f := FlowOf(p, s.podEvents[p.UID], now)
-		f.Gone = gone
-		out = append(out, f)
+		if !matches(filter, p.Name, p.Namespace, p.Node, p.Status) {
+			return
+		}
+		out = append(out, FlowItem{Pod: p, Gone: gone})
 	}
 	for _, p := range s.Pods {
 		add(p, false)
@@ -182,17 +186,24 @@ func (s *Store) Flows(ns, filter string, now time.Time, window time.Duration) []
 	for _, g := range s.Gone {
 		add(g.Pod, true)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Pod, out[j].Pod
-		if !a.Created.Equal(b.Created) {
-			return a.Created.After(b.Created)
+	slices.SortFunc(out, func(x, y FlowItem) int {
+		a, b := x.Pod, y.Pod
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
 		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	return out
+}
+
+// Flow computes an item's flow.
+func (s *Store) Flow(it FlowItem, now time.Time) Flow {
+	f := FlowOf(it.Pod, s.podEvents[it.Pod.UID], now)
+	f.Gone = it.Gone
+	return f
 }
 
 // shortDuration prints a stage time compactly: 850ms, 2.1s, 1m05s, 2h03m.

@@ -66,7 +66,7 @@ type Model struct {
 
 	pods, workloads, services, events table
 	flowTop, flowCursor               int
-	flows                             []Flow
+	flows                             []FlowItem
 	cacheKey                          string
 
 	logs   logView
@@ -807,7 +807,7 @@ func (m *Model) Render() string {
 	case m.view == viewOverview:
 		content = renderOverview(st, m.store, m.ns, m.width, body, m.now)
 	case m.view == viewFlow:
-		content = renderFlow(st, m.flows, m.flowTop, m.flowCursor, m.width, body, m.now)
+		content = renderFlow(st, m.store, m.flows, m.flowTop, m.flowCursor, m.width, body, m.now)
 	case m.view == viewPods:
 		content = m.pods.View(st)
 	case m.view == viewWorkloads:

@@ -18,6 +18,7 @@ type column struct {
 type row struct {
 	Key   string
 	Cells []string
+	fill  func() []string // computes Cells when first drawn
 }
 
 // table is a scrolling list of rows with a cursor. It renders only the rows
@@ -152,6 +153,9 @@ func (t *table) View(st Styles) string {
 	for r := t.top; r < len(t.rows) && r < t.top+t.visible(); r++ {
 		b.WriteByte('\n')
 		lines++
+		if t.rows[r].Cells == nil && t.rows[r].fill != nil {
+			t.rows[r].Cells = t.rows[r].fill()
+		}
 		cells := t.rows[r].Cells
 		if r == t.cursor {
 			var line strings.Builder

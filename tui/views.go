@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,16 +49,19 @@ func podRows(s *Store, ns, filter string, now time.Time) []row {
 			pods = append(pods, p)
 		}
 	}
-	sort.Slice(pods, func(i, j int) bool {
-		if pods[i].Namespace != pods[j].Namespace {
-			return pods[i].Namespace < pods[j].Namespace
+	slices.SortFunc(pods, func(a, b *Pod) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return pods[i].Name < pods[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	rows := make([]row, len(pods))
 	for i, p := range pods {
-		rows[i] = row{Key: p.Key(), Cells: []string{p.Namespace, p.Name, fmt.Sprintf("%d/%d", p.Ready, p.Total), p.Status,
-			fmt.Sprint(p.Restarts), age(now.Sub(p.Created)), p.IP, p.Node}}
+		// Cells are formatted only for the rows on screen.
+		rows[i] = row{Key: p.Key(), fill: func() []string {
+			return []string{p.Namespace, p.Name, fmt.Sprintf("%d/%d", p.Ready, p.Total), p.Status,
+				fmt.Sprint(p.Restarts), age(now.Sub(p.Created)), p.IP, p.Node}
+		}}
 	}
 	return rows
 }
@@ -190,7 +194,7 @@ const flowWindow = 10 * time.Minute
 
 const stageW = 8
 
-func renderFlow(st Styles, flows []Flow, top, cursor, width, height int, now time.Time) string {
+func renderFlow(st Styles, s *Store, items []FlowItem, top, cursor, width, height int, now time.Time) string {
 	var b strings.Builder
 	wide := width >= 120
 	fixed := 5 + 1 + (int(numStages)-1)*(stageW+1) + 7
@@ -215,12 +219,12 @@ func renderFlow(st Styles, flows []Flow, top, cursor, width, height int, now tim
 	head = append(head, fit("TOTAL", 7))
 	b.WriteString(st.Header.Render(fit(strings.Join(head, " "), width)))
 	lines := 1
-	if len(flows) == 0 {
+	if len(items) == 0 {
 		b.WriteString("\n" + st.Muted.Render(fit("No pods created recently. New pods appear here as they pass through the flow.", width)))
 		lines++
 	}
-	for i := top; i < len(flows) && lines < height; i++ {
-		f := flows[i]
+	for i := top; i < len(items) && lines < height; i++ {
+		f := s.Flow(items[i], now)
 		var cells []string
 		if wide {
 			cells = append(cells, fit(f.Pod.Namespace, nsW))
