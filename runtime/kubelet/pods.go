@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,9 +172,28 @@ func newPodWorker(k *Kubelet, p *corev1.Pod) *podWorker {
 
 func (w *podWorker) update(p *corev1.Pod) {
 	w.mu.Lock()
-	w.pod = p.DeepCopy()
+	// The informer's event for our own status write carries the object the
+	// write returned, already adopted: nothing new to sync.
+	echo := w.pod != nil && w.pod.UID == p.UID && w.pod.ResourceVersion == p.ResourceVersion
+	if !echo {
+		w.pod = p.DeepCopy()
+	}
 	w.mu.Unlock()
-	w.kickNow()
+	if !echo {
+		w.kickNow()
+	}
+}
+
+// adopt makes the pod the API server returned for our status write the
+// worker's copy, unless a newer one came in meanwhile (its resourceVersion is
+// none of bases): the next sync starts from what is stored instead of a stale
+// copy (which would write the same status again, and conflict).
+func (w *podWorker) adopt(p *corev1.Pod, bases ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pod != nil && w.pod.UID == p.UID && slices.Contains(bases, w.pod.ResourceVersion) {
+		w.pod = p
+	}
 }
 
 func (w *podWorker) markRemoved() {

@@ -29,8 +29,9 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.
 	cur := pod.DeepCopy()
 	cur.Status = merged
 	for attempt := 0; attempt < 3; attempt++ {
-		_, err := w.k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		updated, err := w.k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 		if err == nil {
+			w.adopt(updated, pod.ResourceVersion, cur.ResourceVersion)
 			return nil
 		}
 		if apierrors.IsNotFound(err) {
