@@ -63,6 +63,12 @@ type Flow struct {
 
 // FlowOf computes the flow of a pod from its status and its events.
 func FlowOf(p *Pod, ev *podEvents, now time.Time) Flow {
+	return flowOf(p, ev, nil, now)
+}
+
+// flowOf is FlowOf with the times the console saw each stage reached, which
+// time the stages to the millisecond where API timestamps have seconds.
+func flowOf(p *Pod, ev *podEvents, seen *[numStages]time.Time, now time.Time) Flow {
 	f := Flow{Pod: p}
 	if ev == nil {
 		ev = &podEvents{}
@@ -92,7 +98,16 @@ func FlowOf(p *Pod, ev *podEvents, now time.Time) Flow {
 	done[StagePulled] = !ev.PulledAt.IsZero() || done[StageStarted]
 	done[StageRunning] = running
 	done[StageReady] = !p.ReadyAt.IsZero() || p.Phase == "Succeeded"
-	prev := p.Created
+	if seen != nil {
+		// Watched live: time every stage by one clock, the console's.
+		for s := StageScheduled; s < numStages; s++ {
+			if !seen[s].IsZero() {
+				at[s] = seen[s]
+			}
+		}
+		at[StageStored] = seen[StageStored]
+	}
+	prev := at[StageStored]
 	for s := StageStored; s < numStages; s++ {
 		if !done[s] {
 			break
@@ -103,9 +118,10 @@ func FlowOf(p *Pod, ev *podEvents, now time.Time) Flow {
 		if s != StageRunning && !at[s].IsZero() && !prev.IsZero() {
 			r.Took, r.Known = at[s].Sub(prev), true
 			if r.Took < 0 {
-				r.Took = 0
+				r.Took = 0 // reported out of order (a late event)
+			} else {
+				prev = at[s]
 			}
-			prev = at[s]
 		}
 		f.Stages[s] = r
 	}
@@ -144,15 +160,15 @@ func FlowOf(p *Pod, ev *podEvents, now time.Time) Flow {
 			f.Stages[next].State = Stuck
 		}
 	}
-	end := p.ReadyAt
-	if end.IsZero() {
-		end = p.FinishedAt
+	end := p.FinishedAt
+	if done[StageReady] && !at[StageReady].IsZero() {
+		end = at[StageReady]
 	}
 	if end.IsZero() {
 		end = now
 	}
-	if !p.Created.IsZero() {
-		f.Total = end.Sub(p.Created)
+	if !at[StageStored].IsZero() {
+		f.Total = max(end.Sub(at[StageStored]), 0)
 	}
 	return f
 }
@@ -201,7 +217,7 @@ func (s *Store) Flows(ns, filter string, now time.Time, window time.Duration) []
 
 // Flow computes an item's flow.
 func (s *Store) Flow(it FlowItem, now time.Time) Flow {
-	f := FlowOf(it.Pod, s.podEvents[it.Pod.UID], now)
+	f := flowOf(it.Pod, s.podEvents[it.Pod.UID], s.observed[it.Pod.UID], now)
 	f.Gone = it.Gone
 	return f
 }

@@ -315,3 +315,32 @@ func TestProgramLogsFollow(t *testing.T) {
 	waitScreen(t, r, "request 060 late", "follow:on")
 	_ = w.Close()
 }
+
+// TestFlowTimesWhatItWatched: API timestamps have whole seconds; stages the
+// console saw happen are timed by when it saw them.
+func TestFlowTimesWhatItWatched(t *testing.T) {
+	s := NewStore()
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	p := &Pod{Namespace: "d", Name: "w", UID: "u", Created: t0, Phase: "Pending"}
+	s.Apply([]Change{{Kind: KindPod, Key: "d/w", Obj: p, At: ms(40)}}, ms(40))
+	p2 := *p
+	p2.Node, p2.ScheduledAt = "n", t0
+	s.Apply([]Change{{Kind: KindPod, Key: "d/w", Obj: &p2, At: ms(290)}}, ms(290))
+	p3 := p2
+	p3.Phase, p3.SandboxAt, p3.StartedAt, p3.ReadyAt = "Running", t0.Add(time.Second), t0.Add(time.Second), t0.Add(time.Second)
+	s.Apply([]Change{{Kind: KindPod, Key: "d/w", Obj: &p3, At: ms(1790)}}, ms(1790))
+	items := s.Flows("", "", ms(2000), flowWindow)
+	if len(items) != 1 {
+		t.Fatalf("%d flows", len(items))
+	}
+	f := s.Flow(items[0], ms(2000))
+	if got := f.Stages[StageScheduled].Took; got != 250*time.Millisecond {
+		t.Errorf("scheduled took %v, want 250ms", got)
+	}
+	if got := f.Stages[StageSandbox].Took; got != 1500*time.Millisecond {
+		t.Errorf("network took %v, want 1.5s", got)
+	}
+	if f.Total != 1750*time.Millisecond {
+		t.Errorf("total %v, want 1.75s", f.Total)
+	}
+}

@@ -130,6 +130,7 @@ func (s *Source) push(o any, deleted bool) {
 	if !ok {
 		return
 	}
+	c.At = time.Now()
 	s.mu.Lock()
 	s.pending = append(s.pending, c)
 	s.mu.Unlock()

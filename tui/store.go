@@ -142,6 +142,10 @@ type Change struct {
 	Key     string
 	Deleted bool
 	Obj     any
+	// At is when the console received it (zero: when applied). API
+	// timestamps have whole seconds; what the console watched happen live is
+	// timed by these instead, to the millisecond.
+	At time.Time
 }
 
 // BatchMsg carries the changes that arrived during one frame: informers may
@@ -188,6 +192,9 @@ type Store struct {
 	Gone map[string]gonePod
 	// podEvents: what events tell about a pod's flow, by pod UID.
 	podEvents map[string]*podEvents
+	// observed: when the console saw each stage of a pod reached, by UID,
+	// for pods it saw created.
+	observed map[string]*[numStages]time.Time
 }
 
 type gonePod struct {
@@ -209,7 +216,7 @@ func NewStore() *Store {
 		Pods: map[string]*Pod{}, Nodes: map[string]*Node{}, Workloads: map[string]*Workload{},
 		Services: map[string]*Service{}, Ingresses: map[string]*Ingress{}, Slices: map[string]*EndpointSlice{},
 		Leases: map[string]*Lease{}, Namespaces: map[string]bool{}, Events: map[string]*Event{},
-		Gone: map[string]gonePod{}, podEvents: map[string]*podEvents{},
+		Gone: map[string]gonePod{}, podEvents: map[string]*podEvents{}, observed: map[string]*[numStages]time.Time{},
 	}
 }
 
@@ -227,16 +234,22 @@ func (s *Store) Apply(changes []Change, now time.Time) {
 }
 
 func (s *Store) apply(c Change, now time.Time) {
+	if !c.At.IsZero() {
+		now = c.At
+	}
 	switch c.Kind {
 	case KindPod:
 		if c.Deleted {
 			if p, ok := s.Pods[c.Key]; ok {
 				s.Gone[p.UID] = gonePod{Pod: p, At: now}
 				delete(s.Pods, c.Key)
+				delete(s.observed, p.UID)
 			}
 			return
 		}
-		s.Pods[c.Key] = c.Obj.(*Pod)
+		p := c.Obj.(*Pod)
+		s.Pods[c.Key] = p
+		s.observe(p, now)
 	case KindNode:
 		put(s.Nodes, c, func() *Node { return c.Obj.(*Node) })
 	case KindService:
@@ -262,6 +275,9 @@ func (s *Store) apply(c Change, now time.Time) {
 		s.Events[c.Key] = e
 		if e.ObjKind == "Pod" && e.ObjUID != "" {
 			s.notePodEvent(e)
+			if o := s.observed[e.ObjUID]; o != nil && e.Reason == "Pulled" && o[StagePulled].IsZero() {
+				o[StagePulled] = now
+			}
 		}
 	default:
 		put(s.Workloads, c, func() *Workload { return c.Obj.(*Workload) })
@@ -274,6 +290,33 @@ func put[T any](m map[string]*T, c Change, obj func() *T) {
 		return
 	}
 	m[c.Key] = obj()
+}
+
+// observe notes when stages of a pod the console saw created are reached.
+// A pod first seen more than a second after its creation (the initial list)
+// is timed by its API timestamps only.
+func (s *Store) observe(p *Pod, now time.Time) {
+	o := s.observed[p.UID]
+	if o == nil {
+		if now.Sub(p.Created) > time.Second || now.Before(p.Created.Add(-time.Second)) {
+			return
+		}
+		o = &[numStages]time.Time{StageStored: now}
+		s.observed[p.UID] = o
+	}
+	running := p.Phase == "Running" || p.Phase == "Succeeded" || p.Phase == "Failed"
+	reached := [numStages]bool{
+		StageScheduled: p.Node != "",
+		StageSandbox:   !p.SandboxAt.IsZero(),
+		StageStarted:   !p.StartedAt.IsZero(),
+		StageRunning:   running,
+		StageReady:     !p.ReadyAt.IsZero(),
+	}
+	for st := StageScheduled; st < numStages; st++ {
+		if reached[st] && o[st].IsZero() {
+			o[st] = now
+		}
+	}
 }
 
 func (s *Store) notePodEvent(e *Event) {
@@ -321,6 +364,7 @@ func (s *Store) Prune(now time.Time) {
 		if now.Sub(g.At) > flowGone {
 			delete(s.Gone, uid)
 			delete(s.podEvents, uid)
+			delete(s.observed, uid)
 			changed = true
 		}
 	}

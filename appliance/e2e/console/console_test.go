@@ -1,0 +1,163 @@
+// Package console tests the real `appliance console` in tmux against a real
+// appliance with simulated nodes: what the operator sees on the screen.
+package console
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appliance/appliance/appliance"
+	"github.com/appliance/appliance/appliance/testcluster"
+)
+
+// screen is `appliance console` running in a private tmux server.
+type screen struct {
+	t      *testing.T
+	socket string
+}
+
+func startConsole(t *testing.T, kubeconfig string, w, h int) *screen {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	bin := testcluster.Binary(t)
+	s := &screen{t: t, socket: fmt.Sprintf("appliance-console-%d", os.Getpid())}
+	cmd := fmt.Sprintf("%s console --kubeconfig %s 2>%s/stderr", bin, kubeconfig, t.TempDir())
+	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "new-session", "-d", "-s", "console",
+		"-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "-e", "KUBECONFIG=", "-e", "TERM=xterm-256color", cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last screen:\n%s", s.capture())
+		}
+		_ = exec.Command("tmux", "-L", s.socket, "kill-server").Run()
+	})
+	return s
+}
+
+func (s *screen) capture() string {
+	out, err := exec.Command("tmux", "-L", s.socket, "capture-pane", "-p", "-t", "console").Output()
+	if err != nil {
+		return fmt.Sprintf("(capture-pane: %v)", err)
+	}
+	return string(out)
+}
+
+func (s *screen) keys(keys ...string) {
+	s.t.Helper()
+	if out, err := exec.Command("tmux", append([]string{"-L", s.socket, "send-keys", "-t", "console"}, keys...)...).CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys: %v\n%s", err, out)
+	}
+}
+
+// waitFor polls the screen until cond holds or the deadline passes.
+func (s *screen) waitFor(what string, timeout time.Duration, cond func(screen string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		sc := s.capture()
+		if cond(sc) {
+			return sc
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the console never showed %s within %s; screen:\n%s", what, timeout, sc)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+      # The simulated kubelet takes 2 s to start the containers, so the
+      # flow has a stage time to show.
+      annotations: {appliance.dev/sim-start-delay: 2s}
+    spec:
+      containers:
+      - name: app
+        image: docker.io/library/nginx:1.27
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+`
+
+const hugePod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: huge
+  namespace: default
+spec:
+  containers:
+  - name: app
+    image: docker.io/library/busybox:1.36
+    resources:
+      requests: {cpu: "1000"}
+`
+
+// stageTime is the 2 s start of the containers: ✓1.9s, ✓2.0s, ✓2s.
+var stageTime = regexp.MustCompile(`✓(1\.[5-9]|2\.[0-9]|2)s`)
+
+// TestConsoleShowsPodFlow applies a Deployment and an unschedulable pod and
+// reads the flow view off the terminal: the Deployment's pods pass through
+// every stage to Running and Ready with the time each took, and the huge pod
+// shows the scheduler's reason.
+func TestConsoleShowsPodFlow(t *testing.T) {
+	c := testcluster.Start(t, func(cfg *appliance.Config) { cfg.SimulateNodes = 2 })
+	s := startConsole(t, c.Kubeconfig, 160, 48)
+	s.waitFor("the flow view, connected", 60*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "Pod flow") && strings.Contains(sc, "●")
+	})
+
+	if out, errOut, err := c.TryKubectl(t, []byte(deployment), "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply deployment: %v\n%s%s", err, out, errOut)
+	}
+	s.waitFor("3 web pods Running and Ready with stage times", 90*time.Second, func(sc string) bool {
+		done := 0
+		for _, line := range strings.Split(sc, "\n") {
+			// sched, network, pulled, started, running, ready: all ✓, with times.
+			if strings.Contains(line, "web-") && strings.Count(line, "✓") == 6 && stageTime.MatchString(line) {
+				done++
+			}
+		}
+		return done == 3
+	})
+
+	if out, errOut, err := c.TryKubectl(t, []byte(hugePod), "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply pod: %v\n%s%s", err, out, errOut)
+	}
+	sc := s.waitFor("the huge pod's FailedScheduling reason", 60*time.Second, func(sc string) bool {
+		for _, line := range strings.Split(sc, "\n") {
+			if strings.Contains(line, "huge") && strings.Contains(line, "Insufficient cpu") {
+				return true
+			}
+		}
+		return false
+	})
+
+	t.Logf("flow view:\n%s", sc)
+
+	// The overview shows the control plane and both simulated nodes healthy.
+	s.keys("1")
+	s.waitFor("the overview with healthy parts and nodes", 30*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "✓ API server") && strings.Contains(sc, "✓ etcd") &&
+			strings.Contains(sc, "✓ scheduler") && strings.Contains(sc, "✓ controller-manager") &&
+			strings.Count(sc, "kubelet ✓") == 2 && strings.Contains(sc, "FailedScheduling")
+	})
+	s.keys("q")
+}
