@@ -24,7 +24,7 @@ type screen struct {
 func startConsole(t *testing.T, kubeconfig string, w, h int) *screen {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
+		t.Fatal("tmux is not installed (make deps installs it)")
 	}
 	bin := testcluster.Binary(t)
 	s := &screen{t: t, socket: fmt.Sprintf("appliance-console-%d", os.Getpid())}
@@ -158,6 +158,50 @@ func TestConsoleShowsPodFlow(t *testing.T) {
 		return strings.Contains(sc, "✓ API server") && strings.Contains(sc, "✓ etcd") &&
 			strings.Contains(sc, "✓ scheduler") && strings.Contains(sc, "✓ controller-manager") &&
 			strings.Count(sc, "kubelet ✓") == 2 && strings.Contains(sc, "FailedScheduling")
+	})
+	s.keys("q")
+}
+
+const talker = `apiVersion: v1
+kind: Pod
+metadata:
+  name: talker
+  namespace: default
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: appliance.test/busybox:1
+    imagePullPolicy: Never
+    command: ["sh", "-c", "i=0; while true; do echo hello-console-$i; i=$((i+1)); sleep 0.5; done"]
+`
+
+// TestConsoleShowsRealLogs runs a real container (the kubelet with containerd
+// and runc, needs root) and reads what it printed in the console's logs view.
+func TestConsoleShowsRealLogs(t *testing.T) {
+	c, _ := testcluster.StartWithAgent(t)
+	if out, errOut, err := c.TryKubectl(t, []byte(talker), "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply pod: %v\n%s%s", err, out, errOut)
+	}
+	s := startConsole(t, c.Kubeconfig, 160, 48)
+	s.waitFor("the console, connected", 60*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "Pod flow") && strings.Contains(sc, "●")
+	})
+	s.keys(":po")
+	s.keys("Enter")
+	s.waitFor("the talker pod Running in the pods view", 90*time.Second, func(sc string) bool {
+		for _, line := range strings.Split(sc, "\n") {
+			if strings.Contains(line, "talker") && strings.Contains(line, "Running") {
+				return true
+			}
+		}
+		return false
+	})
+	s.keys("/talker")
+	s.keys("Enter")
+	s.keys("l")
+	s.waitFor("the container's output in the logs view", 60*time.Second, func(sc string) bool {
+		return regexp.MustCompile(`hello-console-\d+`).MatchString(sc)
 	})
 	s.keys("q")
 }
