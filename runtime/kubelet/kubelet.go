@@ -166,6 +166,7 @@ type Kubelet struct {
 	node     *corev1.Node
 	eviction evictionState
 	attached map[string]*attachIO // interactive containers' streams, by id
+	cpu      cpuSamples
 
 	logDriver string // symlink to the executable named appliance-log-driver
 	pauseRoot string

@@ -208,6 +208,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/attach/{namespace}/{pod}/{uid}/{container}", s.auth(s.getPost(s.attach)))
 	mux.Handle("/portForward/{namespace}/{pod}", s.auth(s.getPost(s.portForward)))
 	mux.Handle("/portForward/{namespace}/{pod}/{uid}", s.auth(s.getPost(s.portForward)))
+	mux.Handle("GET /stats/summary", s.auth(http.HandlerFunc(s.statsSummary)))
 	// Everything else needs a client too, then is 404.
 	mux.Handle("/", s.auth(http.NotFoundHandler()))
 	return mux
