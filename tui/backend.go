@@ -32,9 +32,12 @@ func (r ObjRef) String() string {
 	return strings.ToLower(r.Kind) + " " + r.Namespace + "/" + r.Name
 }
 
-// LogRequest is one container's log stream.
+// LogRequest is one container's log stream, or with All the streams of all
+// those containers merged, each line prefixed [container] as
+// `kubectl logs --all-containers --prefix` does.
 type LogRequest struct {
 	Namespace, Pod, Container string
+	All                       []string
 	Previous, Timestamps      bool
 	TailLines                 int64
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -34,49 +35,75 @@ type logStream struct {
 	cancel context.CancelFunc
 }
 
-// openLogs starts reading a container's log; chunks arrive through readCmd.
+// openLogs starts reading a container's log (or all of them, merged); chunks
+// arrive through readCmd.
 func openLogs(b Backend, id int, req LogRequest) (*logStream, tea.Cmd) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &logStream{id: id, ch: make(chan logMsg, 64), cancel: cancel}
-	go func() {
-		defer close(s.ch)
-		rc, err := b.Logs(ctx, req)
+	if len(req.All) == 0 {
+		go func() {
+			defer close(s.ch)
+			s.pump(ctx, b, req, "")
+		}()
+		return s, s.readCmd()
+	}
+	var wg sync.WaitGroup
+	for _, c := range req.All {
+		one := req
+		one.Container, one.All = c, nil
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.pump(ctx, b, one, "["+c+"] ")
+		}()
+	}
+	go func() { wg.Wait(); close(s.ch) }()
+	return s, s.readCmd()
+}
+
+// pump reads one container's log into the stream's channel, each line with
+// prefix.
+func (s *logStream) pump(ctx context.Context, b Backend, req LogRequest, prefix string) {
+	id := s.id
+	rc, err := b.Logs(ctx, req)
+	if err != nil {
+		select {
+		case s.ch <- logMsg{id: id, err: err}:
+		case <-ctx.Done():
+		}
+		return
+	}
+	defer rc.Close()
+	r := bufio.NewReaderSize(rc, 64<<10)
+	batch := make([]string, 0, 256)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			batch = append(batch, prefix+strings.TrimRight(line, "\r\n"))
+		}
+		// Hand over what is buffered when the reader would block, so a
+		// slow stream still shows each line at once.
+		if err != nil || r.Buffered() == 0 || len(batch) >= 1000 {
+			if len(batch) > 0 || err != nil {
+				m := logMsg{id: id, lines: batch}
+				if err == io.EOF {
+					// One container ending is not the end of a merged stream.
+					m.eof = prefix == ""
+				} else if err != nil {
+					m.err = err
+				}
+				select {
+				case s.ch <- m:
+				case <-ctx.Done():
+					return
+				}
+				batch = make([]string, 0, 256)
+			}
+		}
 		if err != nil {
-			s.ch <- logMsg{id: id, err: err}
 			return
 		}
-		defer rc.Close()
-		r := bufio.NewReaderSize(rc, 64<<10)
-		batch := make([]string, 0, 256)
-		for {
-			line, err := r.ReadString('\n')
-			if line != "" {
-				batch = append(batch, strings.TrimRight(line, "\r\n"))
-			}
-			// Hand over what is buffered when the reader would block, so a
-			// slow stream still shows each line at once.
-			if err != nil || r.Buffered() == 0 || len(batch) >= 1000 {
-				if len(batch) > 0 || err != nil {
-					m := logMsg{id: id, lines: batch}
-					if err == io.EOF {
-						m.eof = true
-					} else if err != nil {
-						m.err = err
-					}
-					select {
-					case s.ch <- m:
-					case <-ctx.Done():
-						return
-					}
-					batch = make([]string, 0, 256)
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return s, s.readCmd()
+	}
 }
 
 func (s *logStream) readCmd() tea.Cmd {
@@ -191,7 +218,11 @@ func (v *logView) View(st Styles, waiting string) string {
 		}
 		return st.Muted.Render(name + ":off")
 	}
-	title := fmt.Sprintf("Logs %s/%s [%s]", v.req.Namespace, v.req.Pod, v.req.Container)
+	shown := v.req.Container
+	if len(v.req.All) > 0 {
+		shown = "all containers"
+	}
+	title := fmt.Sprintf("Logs %s/%s [%s]", v.req.Namespace, v.req.Pod, shown)
 	if v.req.Previous {
 		title += " (previous)"
 	}

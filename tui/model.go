@@ -761,12 +761,20 @@ func (m *Model) logKey(k tea.KeyPressMsg) tea.Cmd {
 		req.Previous = !req.Previous
 		return m.openLogs(req)
 	case key.Matches(k, m.keys.Container):
-		if len(m.logs.containers) > 1 {
+		// c cycles through the containers, then all of them merged.
+		if cs := m.logs.containers; len(cs) > 1 {
 			req := m.logs.req
-			for i, c := range m.logs.containers {
-				if c == req.Container {
-					req.Container = m.logs.containers[(i+1)%len(m.logs.containers)]
-					break
+			switch {
+			case len(req.All) > 0:
+				req.Container, req.All = cs[0], nil
+			case req.Container == cs[len(cs)-1]:
+				req.Container, req.All = "", append([]string(nil), cs...)
+			default:
+				for i, c := range cs {
+					if c == req.Container {
+						req.Container = cs[i+1]
+						break
+					}
 				}
 			}
 			return m.openLogs(req)

@@ -344,3 +344,43 @@ func TestFlowTimesWhatItWatched(t *testing.T) {
 		t.Errorf("total %v, want 1.75s", f.Total)
 	}
 }
+
+// TestLogsAllContainers: c cycles the containers, then all of them merged with
+// a [container] prefix on each line, as kubectl logs --all-containers --prefix.
+func TestLogsAllContainers(t *testing.T) {
+	b := &fakeBackend{logs: map[string]string{"app": "a1\na2\n", "sidecar": "s1\n"}}
+	m := newFixtureModel(120, 30, b)
+	m.logs.containers = []string{"app", "sidecar"}
+	m.go_(viewLogs)
+	run := func(cmd tea.Cmd) {
+		for i := 0; cmd != nil && i < 100; i++ {
+			msg := cmd()
+			if msg == nil {
+				return
+			}
+			_, cmd = m.Update(msg)
+		}
+	}
+	run(m.openLogs(LogRequest{Namespace: "shop", Pod: "web-7d9f-a1", Container: "app"}))
+	if out := ansi.Strip(m.Render()); !strings.Contains(out, "a2") || strings.Contains(out, "s1") {
+		t.Fatalf("app's log:\n%s", out)
+	}
+	_, cmd := m.Update(press("c"))
+	run(cmd)
+	if out := ansi.Strip(m.Render()); !strings.Contains(out, "s1") || strings.Contains(out, "a2") {
+		t.Fatalf("sidecar's log:\n%s", out)
+	}
+	_, cmd = m.Update(press("c"))
+	run(cmd)
+	out := ansi.Strip(m.Render())
+	for _, want := range []string{"all containers", "[app] a1", "[app] a2", "[sidecar] s1"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("all containers: no %q in\n%s", want, out)
+		}
+	}
+	_, cmd = m.Update(press("c"))
+	run(cmd)
+	if out := ansi.Strip(m.Render()); !strings.Contains(out, "a1") || strings.Contains(out, "[sidecar] s1") {
+		t.Fatalf("back to app:\n%s", out)
+	}
+}
