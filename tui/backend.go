@@ -33,8 +33,9 @@ func (r ObjRef) String() string {
 }
 
 // LogRequest is one container's log stream, or with All the streams of all
-// those containers merged, each line prefixed [container] as
-// `kubectl logs --all-containers --prefix` does.
+// those containers ("container", or "pod/container" for a workload's pods)
+// merged, each line prefixed [source] as `kubectl logs --all-containers
+// --prefix` does.
 type LogRequest struct {
 	Namespace, Pod, Container string
 	All                       []string

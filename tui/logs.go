@@ -51,6 +51,10 @@ func openLogs(b Backend, id int, req LogRequest) (*logStream, tea.Cmd) {
 	for _, c := range req.All {
 		one := req
 		one.Container, one.All = c, nil
+		// A workload's sources are pod/container.
+		if pod, ctr, ok := strings.Cut(c, "/"); ok {
+			one.Pod, one.Container = pod, ctr
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -682,6 +682,20 @@ func (m *Model) openLogsFor(ref ObjRef) tea.Cmd {
 			m.flash = "no pods under " + ref.String()
 			return nil
 		}
+		if len(pods) > 1 {
+			// A workload's logs: every container of every pod, merged.
+			var all []string
+			for _, p := range pods {
+				for _, c := range p.Containers {
+					all = append(all, p.Name+"/"+c)
+				}
+			}
+			m.logs.containers = nil
+			m.logs.filter = ""
+			m.logs.wrap = false
+			m.go_(viewLogs)
+			return m.openLogs(LogRequest{Namespace: ref.Namespace, Pod: ref.Name, All: all, TailLines: 1000})
+		}
 		ref = ObjRef{Kind: "Pod", Namespace: pods[0].Namespace, Name: pods[0].Name}
 	}
 	p := m.store.Pods[ref.Namespace+"/"+ref.Name]

@@ -384,3 +384,35 @@ func TestLogsAllContainers(t *testing.T) {
 		t.Fatalf("back to app:\n%s", out)
 	}
 }
+
+// TestWorkloadLogs: l on a workload with several pods shows every container of
+// every pod, merged, each line prefixed [pod/container].
+func TestWorkloadLogs(t *testing.T) {
+	b := &fakeBackend{logs: map[string]string{"app": "hello\n"}}
+	m := newFixtureModel(120, 30, b)
+	var w *Workload
+	for _, cand := range m.store.Workloads {
+		if len(m.store.PodsOf(cand)) > 1 {
+			w = cand
+			break
+		}
+	}
+	if w == nil {
+		t.Fatal("the fixture has no workload with several pods")
+	}
+	pods := m.store.PodsOf(w)
+	cmd := m.openLogsFor(ObjRef{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name})
+	for i := 0; cmd != nil && i < 100; i++ {
+		msg := cmd()
+		if msg == nil {
+			break
+		}
+		_, cmd = m.Update(msg)
+	}
+	out := ansi.Strip(m.Render())
+	for _, p := range pods[:2] {
+		if want := "[" + p.Name + "/" + p.Containers[0] + "]"; !strings.Contains(out, want) {
+			t.Fatalf("no lines of %s in the workload's logs:\n%s", want, out)
+		}
+	}
+}
