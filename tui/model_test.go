@@ -416,3 +416,34 @@ func TestWorkloadLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestProgramFilter: / narrows the pods list as you type; esc clears it.
+func TestProgramFilter(t *testing.T) {
+	tm, r := startProgram(t, &fakeBackend{})
+	tm.Type("4")
+	waitScreen(t, r, "api-5c-x", "web-7d9f-a1")
+	tm.Type("/web")
+	tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
+	waitScreenFunc(t, r, "only web pods", func(sc string) bool {
+		return strings.Contains(sc, "web-7d9f-a1") && !strings.Contains(sc, "api-5c-x")
+	})
+	tm.Send(tea.KeyPressMsg{Code: tea.KeyEscape})
+	waitScreen(t, r, "api-5c-x", "web-7d9f-a1")
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+func waitScreenFunc(t *testing.T, r *recorder, what string, cond func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sc := r.screen()
+		if cond(sc) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("screen never showed %s:\n%s", what, sc)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+}

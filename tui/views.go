@@ -346,6 +346,19 @@ func renderOverview(st Styles, s *Store, ns string, width, height int, now time.
 	out = append(out, fmt.Sprintf(" %s %-19s %s", mark(etcd == "ok", h.APIServer == ""), "etcd", etcd))
 	out = append(out, fmt.Sprintf(" %s %-19s %s", mark(schedOK, false), "scheduler", schedTxt))
 	out = append(out, fmt.Sprintf(" %s %-19s %s", mark(cmOK, false), "controller-manager", cmTxt))
+	// Cluster DNS and the service proxy, found the way any cluster runs them:
+	// the kube-system/kube-dns service's endpoints, the kube-proxy DaemonSet.
+	dnsOK, dnsNone, dnsTxt := false, true, "not deployed (no kube-system/kube-dns service)"
+	if s.Services["kube-system/kube-dns"] != nil {
+		n := s.ReadyEndpoints("kube-system", "kube-dns")
+		dnsOK, dnsNone, dnsTxt = n > 0, false, fmt.Sprintf("%d ready endpoints", n)
+	}
+	proxyOK, proxyNone, proxyTxt := false, true, "not deployed (no kube-system/kube-proxy DaemonSet)"
+	if w := s.Workloads["DaemonSet/kube-system/kube-proxy"]; w != nil {
+		proxyOK, proxyNone, proxyTxt = w.Desired > 0 && w.Ready == w.Desired, false, fmt.Sprintf("%d/%d ready", w.Ready, w.Desired)
+	}
+	out = append(out, fmt.Sprintf(" %s %-19s %s", mark(dnsOK, dnsNone), "DNS", dnsTxt))
+	out = append(out, fmt.Sprintf(" %s %-19s %s", mark(proxyOK, proxyNone), "service proxy", proxyTxt))
 
 	// Pods by phase and workloads by kind.
 	phases := map[string]int{}
