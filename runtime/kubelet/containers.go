@@ -287,13 +287,15 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod, netns, pod
 		oci.WithProcessArgs("/" + reexec.Pause),
 		oci.WithMounts(mounts),
 		oci.WithCgroup(filepath.Join(cgroup, id)),
-		oci.WithHostname(hostname),
 		oci.WithCPUShares(2),
 		oci.WithNoNewPrivileges,
 	}
 	if pod.Spec.HostNetwork {
-		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+		// The node's network and its name: host network and UTS namespaces.
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostNamespace(specs.UTSNamespace),
+			oci.WithHostHostsFile, oci.WithHostResolvconf)
 	} else {
+		opts = append(opts, oci.WithHostname(hostname))
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns}))
 	}
 	if pod.Spec.HostIPC {

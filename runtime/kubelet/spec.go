@@ -47,8 +47,6 @@ func (k *Kubelet) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if c.TTY {
 		opts = append(opts, oci.WithTTY)
 	}
-	hostname, _ := podHostname(pod)
-	opts = append(opts, oci.WithHostname(hostname))
 	// One shim per pod, as CRI runs them: the runc shim serves every container
 	// whose spec names the same group, so a container joins its sandbox's shim
 	// instead of starting a shim process of its own (less work per start, one
@@ -66,7 +64,14 @@ func (k *Kubelet) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.
 	} else {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pid)}))
 	}
-	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pid)}))
+	if pod.Spec.HostNetwork {
+		// Never set a hostname here: it would rename the machine.
+		opts = append(opts, oci.WithHostNamespace(specs.UTSNamespace), withoutHostname)
+	} else {
+		hostname, _ := podHostname(pod)
+		opts = append(opts, oci.WithHostname(hostname),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pid)}))
+	}
 	switch {
 	case pod.Spec.HostPID:
 		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
@@ -526,3 +531,8 @@ func parseIP(s string) []byte {
 }
 
 var _ types.UID
+
+func withoutHostname(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	s.Hostname = ""
+	return nil
+}
