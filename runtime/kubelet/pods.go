@@ -302,6 +302,8 @@ func (b *backoff) expired(now time.Time) bool {
 type cList struct {
 	sandbox    *record
 	containers map[string][]*record // newest first
+	// stale: containers were stopped or removed since the list was made.
+	stale bool
 }
 
 func (l *cList) latest(name string) *record {

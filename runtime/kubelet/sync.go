@@ -51,9 +51,12 @@ func (w *podWorker) sync(ctx context.Context, pod *corev1.Pod, removed bool) (fi
 		return false, nil
 	}
 	syncErr := w.syncContainers(ctx, pod, l)
-	l, err = k.listPod(ctx, pod.UID)
-	if err != nil {
-		return false, err
+	// The containers this sync started are in l already; list again only when
+	// it stopped or removed some.
+	if l.stale {
+		if l, err = k.listPod(ctx, pod.UID); err != nil {
+			return false, err
+		}
 	}
 	if err := w.updateStatus(ctx, pod, l); err != nil {
 		return false, err
@@ -92,6 +95,7 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 				}
 			}
 			k.removeContainer(ctx, sb)
+			l.stale = true
 		}
 		sb, err = w.createSandbox(ctx, pod)
 		if err != nil {
@@ -109,7 +113,7 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 		r := l.latest(c.Name)
 		switch {
 		case r == nil:
-			return w.start(ctx, pod, c, kindInit, 0, sb, vols)
+			return w.start(ctx, pod, l, c, kindInit, 0, sb, vols)
 		case r.running:
 			return nil
 		case r.exited && r.exitCode == 0:
@@ -121,7 +125,7 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 			if w.inBackoff(pod, c.Name, r) {
 				return nil
 			}
-			return w.start(ctx, pod, c, kindInit, r.restart+1, sb, vols)
+			return w.start(ctx, pod, l, c, kindInit, r.restart+1, sb, vols)
 		default:
 			return nil
 		}
@@ -132,7 +136,7 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 		r := l.latest(c.Name)
 		switch {
 		case r == nil:
-			errs = append(errs, w.start(ctx, pod, c, kindApp, 0, sb, vols))
+			errs = append(errs, w.start(ctx, pod, l, c, kindApp, 0, sb, vols))
 		case r.running:
 			w.ensureProbes(pod, c, r)
 		case r.exited:
@@ -142,7 +146,7 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 			if w.inBackoff(pod, c.Name, r) {
 				continue
 			}
-			errs = append(errs, w.start(ctx, pod, c, kindApp, r.restart+1, sb, vols))
+			errs = append(errs, w.start(ctx, pod, l, c, kindApp, r.restart+1, sb, vols))
 		}
 		k.pruneInstances(ctx, l.containers[c.Name])
 	}
@@ -186,7 +190,7 @@ func (w *podWorker) inBackoff(pod *corev1.Pod, name string, r *record) bool {
 }
 
 // start pulls the image if needed and starts one instance of the container.
-func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Container, kind string, restart int, sb *record, vols map[string]string) error {
+func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, l *cList, c *corev1.Container, kind string, restart int, sb *record, vols map[string]string) error {
 	k := w.k
 	if b := w.pullBackoff[c.Name]; b != nil && time.Now().Before(b.until) {
 		if w.waiting[c.Name].Reason != "ImagePullBackOff" {
@@ -214,6 +218,7 @@ func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 		return nil
 	}
 	delete(w.waiting, c.Name)
+	l.containers[c.Name] = append([]*record{r}, l.containers[c.Name]...)
 	k.rec.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	k.rec.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	if kind == kindApp {
@@ -222,6 +227,7 @@ func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 			if err := w.runHook(ctx, pod, c, r, c.Lifecycle.PostStart); err != nil {
 				k.rec.Eventf(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed: %v", err)
 				k.stopContainer(ctx, r, gracePeriod(pod))
+				l.stale = true
 			}
 		}
 	}
