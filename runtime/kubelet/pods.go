@@ -13,8 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
-
-	containerd "github.com/containerd/containerd/v2/client"
 )
 
 // watchPods lists then watches the pods bound to this node; each pod gets a
@@ -312,5 +310,3 @@ func (l *cList) latest(name string) *record {
 	}
 	return nil
 }
-
-var _ = containerd.WithContainerLabels

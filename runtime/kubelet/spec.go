@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,7 +16,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/appliance/appliance/runtime/network"
 	"github.com/appliance/appliance/volumes"
@@ -105,18 +105,16 @@ func (k *Kubelet) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.
 func (k *Kubelet) etcMounts(pod *corev1.Pod, c *corev1.Container, sb *record) ([]specs.Mount, error) {
 	dir := filepath.Join(k.cfg.PodsDir, "pods", string(pod.UID))
 	var ms []specs.Mount
-	if !pod.Spec.HostNetwork || true {
-		for _, f := range []string{"etc-hosts", "resolv.conf", "hostname"} {
-			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-				return nil, fmt.Errorf("pod file %s: %w", f, err)
-			}
+	for _, f := range []string{"etc-hosts", "resolv.conf", "hostname"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return nil, fmt.Errorf("pod file %s: %w", f, err)
 		}
-		ms = append(ms,
-			specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(dir, "etc-hosts"), Options: []string{"rbind", "rw"}},
-			specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(dir, "resolv.conf"), Options: []string{"rbind", "rw"}},
-			specs.Mount{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(dir, "hostname"), Options: []string{"rbind", "rw"}},
-		)
 	}
+	ms = append(ms,
+		specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(dir, "etc-hosts"), Options: []string{"rbind", "rw"}},
+		specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(dir, "resolv.conf"), Options: []string{"rbind", "rw"}},
+		specs.Mount{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(dir, "hostname"), Options: []string{"rbind", "rw"}},
+	)
 	path := c.TerminationMessagePath
 	if path == "" {
 		path = corev1.TerminationMessagePathDefault
@@ -155,7 +153,7 @@ func (k *Kubelet) writePodFiles(pod *corev1.Pod, podIP string) error {
 		}
 		hostname, _ = os.Hostname()
 	} else {
-		hosts = network.HostsFileInDomain(pod, parseIP(podIP), k.cfg.ClusterDomain)
+		hosts = network.HostsFileInDomain(pod, net.ParseIP(podIP), k.cfg.ClusterDomain)
 		host, _ := os.ReadFile("/etc/resolv.conf")
 		r, err := network.ResolvConf(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain, host)
 		if err != nil {
@@ -525,12 +523,6 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
-
-func parseIP(s string) []byte {
-	return netParseIP(s)
-}
-
-var _ types.UID
 
 func withoutHostname(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 	s.Hostname = ""

@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -339,5 +338,3 @@ func (k *Kubelet) terminationMessage(r *record) string {
 	}
 	return string(b)
 }
-
-func netParseIP(s string) net.IP { return net.ParseIP(s) }

@@ -16,7 +16,6 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilexec "k8s.io/client-go/util/exec"
@@ -260,8 +259,6 @@ func (k *Kubelet) execIn(ctx context.Context, r *record, cmd []string, in io.Rea
 		return 0, ctx.Err()
 	}
 }
-
-var _ = specs.Process{}
 
 // stdinCloser closes the process's stdin once the client's input ends.
 type stdinCloser struct {
