@@ -460,14 +460,14 @@ func index(ss []string, s string) int {
 // write "two" first, and the app would find no file if it started early.
 func (lc *lifecycle) initContainersInOrder(t *testing.T) {
 	t.Parallel()
-	p := busyboxPod("initorder", "cat", "/work/order")
+	p := busyboxPod("initorder", "cat", "/shared/order")
 	p.Spec.RestartPolicy = corev1.RestartPolicyNever
 	p.Spec.Volumes = []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
-	mount := []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}
+	mount := []corev1.VolumeMount{{Name: "work", MountPath: "/shared"}}
 	p.Spec.Containers[0].VolumeMounts = mount
 	for _, ic := range []struct{ name, script string }{
-		{"first", "sleep 2; echo one >> /work/order"},
-		{"second", "echo two >> /work/order"},
+		{"first", "sleep 2; echo one >> /shared/order"},
+		{"second", "echo two >> /shared/order"},
 	} {
 		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{
 			Name: ic.name, Image: testcluster.BusyboxImage, ImagePullPolicy: corev1.PullNever,
