@@ -264,13 +264,13 @@ func testOrderedCreation(t *testing.T, c *testcluster.Cluster, ns string) {
 		t.Fatalf("no claim data-web-0")
 	}
 
-	s.setReady(allow("web-0"))
+	s.SetReady(allow("web-0"))
 	waitStatus(t, c, ns, "web-1 created after web-0 ready", func(s appsv1.StatefulSetStatus) bool { return s.Replicas == 2 && s.ReadyReplicas == 1 })
 	if got := podNames(t, c, ns); !slices.Equal(got, []string{"web-0", "web-1"}) {
 		t.Fatalf("pods %v while web-1 is not ready, want [web-0 web-1]", got)
 	}
 
-	s.setReady(all)
+	s.SetReady(all)
 	set := waitStatus(t, c, ns, "three ready pods", rolledOut(3))
 	created, _, violations := h.result()
 	if broken := pw.Stop(); broken != "" {
@@ -446,7 +446,7 @@ func testParallel(t *testing.T, c *testcluster.Cluster, ns string) {
 	createStatefulSet(t, c, newStatefulSet(ns, 3, func(s *appsv1.StatefulSet) { s.Spec.PodManagementPolicy = appsv1.ParallelPodManagement }))
 	// All three exist while none is ready.
 	waitStatus(t, c, ns, "three pods, none ready", func(s appsv1.StatefulSetStatus) bool { return s.Replicas == 3 && s.ReadyReplicas == 0 })
-	s.setReady(all)
+	s.SetReady(all)
 	waitStatus(t, c, ns, "three ready pods", rolledOut(3))
 	updateStatefulSet(t, c, ns, func(s *appsv1.StatefulSet) { s.Spec.Replicas = ptr.To[int32](1) })
 	waitStatus(t, c, ns, "one pod", rolledOut(1))
