@@ -191,6 +191,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Connections get 3 s to go idle after a SIGTERM, not the request timeout
+	// (60 s): an HTTP/2 stream whose client stopped reading would otherwise
+	// hold the whole shutdown for a minute.
+	gs.ShutdownTimeout = 3 * time.Second
 	gs.AddPreShutdownHookOrDie("stop-etcd-probes", func() error { close(stop); return nil })
 	alloc := newServiceAllocator(cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortSize)
 	if err := installGroups(gs, all, opts, alloc, cfg.Kubelet); err != nil {

@@ -144,6 +144,10 @@ func TestSIGTERMExitsZero(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !p.WaitExit(10 * time.Second) {
+				// SIGQUIT makes Go print every goroutine, which the
+				// process log below shows: what the shutdown waits for.
+				p.Signal(syscall.SIGQUIT)
+				p.WaitExit(5 * time.Second)
 				t.Fatalf("server still running 10 s after SIGTERM")
 			}
 			if code := p.ExitCode(); code != 0 {
