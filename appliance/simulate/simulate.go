@@ -92,6 +92,11 @@ type Config struct {
 	Workers int
 	// Log is the parent logger; the simulator logs with part=simulate.
 	Log *slog.Logger
+	// PodInformer, when set, is a pod informer (of all pods) that the caller
+	// runs and shares between simulators in one process, so that each pod
+	// change is decoded once rather than once per simulator. Unset, the
+	// simulator runs its own.
+	PodInformer cache.SharedIndexInformer
 }
 
 func (c *Config) applyDefaults() {
@@ -222,13 +227,17 @@ func Start(ctx context.Context, cfg Config) (_ *Simulator, err error) {
 	}
 
 	factory := informers.NewSharedInformerFactory(client, 0)
-	s.podInf = factory.Core().V1().Pods().Informer()
-	s.pods = factory.Core().V1().Pods().Lister()
-	if _, err := s.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	s.podInf = cfg.PodInformer
+	if s.podInf == nil {
+		s.podInf = factory.Core().V1().Pods().Informer()
+	}
+	s.pods = corelisters.NewPodLister(s.podInf.GetIndexer())
+	podHandler, err := s.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    s.onPod,
 		UpdateFunc: func(_, obj any) { s.onPod(obj) },
 		DeleteFunc: s.onPodDelete,
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	// Our own nodes, to follow what others write into them: the pod CIDR node
@@ -249,6 +258,7 @@ func Start(ctx context.Context, cfg Config) (_ *Simulator, err error) {
 	go func() {
 		defer s.wg.Done()
 		<-runCtx.Done()
+		_ = s.podInf.RemoveEventHandler(podHandler)
 		factory.Shutdown()
 		nodeFactory.Shutdown()
 	}()

@@ -95,6 +95,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Etcd, error) {
 	clientURL := url.URL{Scheme: "https", Host: hostPort(cfg.Host, cfg.ClientPort)}
 	peerURL := url.URL{Scheme: "https", Host: hostPort(cfg.Host, cfg.PeerPort)}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
+	// etcd's HTTP endpoints (/health, /metrics, the gRPC gateway) get a port
+	// of their own, so that the client port is gRPC only: etcd then serves it
+	// with gRPC's own HTTP/2 server instead of net/http's, which costs less CPU
+	// per request.
+	ec.ListenClientHttpUrls = []url.URL{{Scheme: "https", Host: hostPort(cfg.Host, 0)}}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
 	ec.InitialCluster = cfg.Name + "=" + peerURL.String()
 	ec.InitialClusterToken = "appliance"

@@ -34,8 +34,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/scheduler"
@@ -74,11 +76,20 @@ var zones = []struct {
 var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 // startZones registers nodes simulated nodes, an equal share in each zone,
-// labelled topology.kubernetes.io/zone, and removes them when b ends.
+// labelled topology.kubernetes.io/zone, and removes them when b ends. The
+// zones' simulators share one pod informer, as one kubelet host's would: each
+// binding reaches them as one watch event, not five.
 func startZones(b *testing.B, c *testcluster.Cluster, nodes int) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	rc := rest.CopyConfig(c.REST)
+	rc.QPS, rc.Burst = -1, 0
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	podInf := coreinformers.NewPodInformer(kubernetes.NewForConfigOrDie(rc), metav1.NamespaceAll, 0, cache.Indexers{})
+	stop := make(chan struct{})
+	go podInf.Run(stop)
 	sims := make([]*simulate.Simulator, len(zones))
 	errs := make([]error, len(zones))
 	var wg sync.WaitGroup
@@ -95,12 +106,14 @@ func startZones(b *testing.B, c *testcluster.Cluster, nodes int) {
 					corev1.ResourceCPU:    resource.MustParse(z.cpu),
 					corev1.ResourceMemory: resource.MustParse(z.memory),
 				},
-				Log: quietLog,
+				Log:         quietLog,
+				PodInformer: podInf,
 			})
 		}()
 	}
 	wg.Wait()
 	b.Cleanup(func() {
+		defer close(stop)
 		var wg sync.WaitGroup
 		for _, s := range sims {
 			if s != nil {
