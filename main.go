@@ -83,6 +83,7 @@ func serverCommand() *cobra.Command {
 
 func runServer(cfg appliance.Config) error {
 	log := newLogger(cfg.LogLevel)
+	log.Debug("garbage collector", "gc-percent", appliance.TuneGC())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	a, err := appliance.Start(ctx, cfg, log)

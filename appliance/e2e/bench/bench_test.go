@@ -43,6 +43,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
 
@@ -62,6 +63,9 @@ func TestMain(m *testing.M) {
 	_ = fs.Set("logtostderr", "false")
 	_ = fs.Set("stderrthreshold", "ERROR")
 	klog.SetOutput(io.Discard)
+	// The appliance runs in this process, so it gets the GC setting that
+	// `appliance server` gives itself.
+	appliance.TuneGC()
 
 	code := m.Run()
 	shared.tb.cleanup()
