@@ -63,9 +63,16 @@ func (o *restOptions) GetRESTOptions(gr schema.GroupResource, _ runtime.Object) 
 	if o.etcd.CompactionInterval != 0 {
 		cfg.CompactionInterval = o.etcd.CompactionInterval
 	}
+	// Events get no watch cache, as in kube-apiserver: they are written often
+	// and rarely watched, so caching them would decode every event in the
+	// server for nobody. Their watches and lists go to etcd.
+	decorator := genericregistry.StorageWithCacher()
+	if gr.Resource == "events" {
+		decorator = generic.UndecoratedStorage
+	}
 	return generic.RESTOptions{
 		StorageConfig:           cfg.ForResource(gr),
-		Decorator:               genericregistry.StorageWithCacher(),
+		Decorator:               decorator,
 		EnableGarbageCollection: true,
 		DeleteCollectionWorkers: 4,
 		ResourcePrefix:          r.keyPrefix(),
