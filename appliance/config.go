@@ -73,6 +73,11 @@ type Config struct {
 	RunDir     string
 	// EvictionHard are the kubelet's hard eviction thresholds, in its syntax.
 	EvictionHard string
+	// ImageGCHighThreshold and ImageGCLowThreshold are the kubelet's image
+	// garbage collection thresholds: above High percent of disk used, unused
+	// images are removed until Low is reached. 100 turns it off.
+	ImageGCHighThreshold int
+	ImageGCLowThreshold  int
 	// AgentNetNS builds the pod network inside this network namespace instead
 	// of the host's (tests, nested setups).
 	AgentNetNS string
@@ -105,6 +110,8 @@ func Defaults() Config {
 		KubeletDir:             "/var/lib/kubelet",
 		PodLogsDir:             "/var/log/pods",
 		RunDir:                 "/run/appliance",
+		ImageGCHighThreshold:   85,
+		ImageGCLowThreshold:    80,
 	}
 }
 
@@ -137,6 +144,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PodLogsDir, "pod-logs-dir", c.PodLogsDir, "directory for container logs")
 	fs.StringVar(&c.RunDir, "run-dir", c.RunDir, "runtime directory: containerd's socket and state, pod network namespaces")
 	fs.StringVar(&c.EvictionHard, "eviction-hard", c.EvictionHard, "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10% (the defaults)")
+	fs.IntVar(&c.ImageGCHighThreshold, "image-gc-high-threshold", c.ImageGCHighThreshold, "percent of disk used above which unused images are removed (100 turns image garbage collection off)")
+	fs.IntVar(&c.ImageGCLowThreshold, "image-gc-low-threshold", c.ImageGCLowThreshold, "percent of disk used that image garbage collection frees down to")
 	fs.StringVar(&c.AgentNetNS, "agent-netns", c.AgentNetNS, "build the pod network inside this network namespace (path) instead of the host's")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controller loops to run: * for all, name to add one, -name to remove one ("+strings.Join(ControllerNames, ", ")+")")
 }
@@ -276,6 +285,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := kubelet.ParseThresholds(c.EvictionHard); err != nil {
 		errs = append(errs, fmt.Errorf("eviction-hard: %w", err))
+	}
+	for name, v := range map[string]int{"image-gc-high-threshold": c.ImageGCHighThreshold, "image-gc-low-threshold": c.ImageGCLowThreshold} {
+		if v < 0 || v > 100 {
+			errs = append(errs, fmt.Errorf("%s: %d is not a percentage (0-100)", name, v))
+		}
+	}
+	if c.ImageGCLowThreshold >= c.ImageGCHighThreshold {
+		errs = append(errs, fmt.Errorf("image-gc-low-threshold: %d must be less than image-gc-high-threshold (%d)", c.ImageGCLowThreshold, c.ImageGCHighThreshold))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -85,6 +85,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"overlapping cidrs", "", []string{"--service-cidr=10.42.128.0/17"}, nil, "service-cidr"},
 		{"relative data dir", "", []string{"--data-dir=data"}, nil, "data-dir"},
 		{"log level", "", []string{"--log-level=loud"}, nil, "log-level"},
+		{"image gc above 100", "", []string{"--image-gc-high-threshold=101"}, nil, "image-gc-high-threshold: 101 is not a percentage"},
+		{"image gc negative", "image-gc-low-threshold: -1\n", nil, nil, "image-gc-low-threshold: -1 is not a percentage"},
+		{"image gc low not below high", "", nil, []string{"APPLIANCE_IMAGE_GC_LOW_THRESHOLD=90"}, "image-gc-low-threshold: 90 must be less than image-gc-high-threshold (85)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -276,6 +276,8 @@ func (a *Appliance) startAgent(ctx context.Context) error {
 		ClusterDomain:            cfg.ClusterDomain,
 		NodeNetNS:                cfg.AgentNetNS,
 		EvictionHard:             cfg.EvictionHard,
+		ImageGCHighPercent:       cfg.ImageGCHighThreshold,
+		ImageGCLowPercent:        cfg.ImageGCLowThreshold,
 		Port:                     cfg.KubeletPort,
 		ServingCert:              cert,
 		ClientCAs:                pool,

@@ -65,6 +65,9 @@ func WithAgent(t testing.TB, netnsPath string) func(*appliance.Config) {
 		// Shared build machines run with little free disk; below Kubernetes'
 		// 10 % default the node would taint itself and schedule nothing.
 		c.EvictionHard = "nodefs.available<1%"
+		// For the same reason image garbage collection is off: at 85 % used
+		// it would remove the test image before a test's pod starts.
+		c.ImageGCHighThreshold, c.ImageGCLowThreshold = 100, 99
 	}
 }
 

@@ -188,8 +188,14 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// keptBinaryTTL: kept binaries unused for this long are removed, so that a
+// machine that builds many trees does not fill its disk (each is ~200 MB).
+// It is far longer than any test process holds on to its binary.
+const keptBinaryTTL = 2 * time.Hour
+
 // keepByContent moves the file at path to /tmp/appliance-bin/<sha256 prefix>
-// (or finds it there already) and returns the new path.
+// (or finds it there already, and marks it used now) and returns the new path.
+// It removes the binaries there that no test used for keptBinaryTTL.
 func keepByContent(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -206,10 +212,27 @@ func keepByContent(path string) (string, error) {
 		return "", err
 	}
 	dst := filepath.Join(dir, hex.EncodeToString(h.Sum(nil))[:16])
+	defer pruneKeptBinaries(dir, dst)
 	if _, err := os.Stat(dst); err == nil {
-		return dst, nil
+		now := time.Now()
+		return dst, os.Chtimes(dst, now, now)
 	}
 	return dst, os.Rename(path, dst)
+}
+
+// pruneKeptBinaries removes the binaries in dir, other than keep, last used
+// more than keptBinaryTTL ago.
+func pruneKeptBinaries(dir, keep string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if info, err := e.Info(); err == nil && p != keep && time.Since(info.ModTime()) > keptBinaryTTL {
+			os.Remove(p)
+		}
+	}
 }
 
 func moduleRoot() string {
@@ -269,6 +292,11 @@ func (pc ProcessConfig) ServerArgs() []string {
 	}
 	if !pc.Agent {
 		args = append(args, "--disable-agent")
+	} else {
+		// As WithAgent: shared build machines have little free disk; pc.Args
+		// come after, so a test can still set its own.
+		args = append(args, "--eviction-hard", "nodefs.available<1%",
+			"--image-gc-high-threshold", "100", "--image-gc-low-threshold", "99")
 	}
 	return append(args, pc.Args...)
 }

@@ -96,8 +96,9 @@ func (r *recorder) oomForget(id string) {
 	delete(r.oom.ids, id)
 }
 
-// collectImages removes unused images when the disk is above 85 % full, down to
-// 80 %, as the kubelet's image garbage collector does.
+// collectImages removes unused images when the disk is above the high
+// threshold (85 % full by default), down to the low one (80 %), as the
+// kubelet's image garbage collector does.
 func (k *Kubelet) collectImages(ctx context.Context, store cache.Store) {
 	used := map[string]bool{}
 	for _, obj := range store.List() {
@@ -109,7 +110,7 @@ func (k *Kubelet) collectImages(ctx context.Context, store cache.Store) {
 			used[c.Image] = true
 		}
 	}
-	if err := k.rt.GCImages(ctx, func(ref string) bool { return used[ref] || imageInUse(used, ref) }, 85, 80); err != nil {
+	if err := k.rt.GCImages(ctx, func(ref string) bool { return used[ref] || imageInUse(used, ref) }, k.cfg.ImageGCHighPercent, k.cfg.ImageGCLowPercent); err != nil {
 		k.log.Warn("image garbage collection", "err", err)
 	}
 }

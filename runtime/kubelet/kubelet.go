@@ -88,6 +88,13 @@ type Config struct {
 	// ("memory.available<100Mi,nodefs.available<10%"); empty = the defaults.
 	EvictionHard string
 
+	// ImageGCHighPercent and ImageGCLowPercent: above High percent of the
+	// image disk used, unused images are removed until Low is reached (the
+	// kubelet's --image-gc-high-threshold and --image-gc-low-threshold).
+	// Both zero means Kubernetes' 85 and 80; a High of 100 turns it off.
+	ImageGCHighPercent int
+	ImageGCLowPercent  int
+
 	// PodCIDRTimeout bounds the wait for the node IPAM controller (default 60 s).
 	PodCIDRTimeout time.Duration
 
@@ -137,6 +144,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.NodeIP == nil {
 		c.NodeIP = net.ParseIP("127.0.0.1")
+	}
+	if c.ImageGCHighPercent == 0 && c.ImageGCLowPercent == 0 {
+		c.ImageGCHighPercent, c.ImageGCLowPercent = 85, 80
+	}
+	if c.ImageGCLowPercent < 0 || c.ImageGCHighPercent > 100 || c.ImageGCLowPercent >= c.ImageGCHighPercent {
+		return fmt.Errorf("kubelet: image GC thresholds: want 0 <= low (%d) < high (%d) <= 100", c.ImageGCLowPercent, c.ImageGCHighPercent)
 	}
 	return nil
 }
