@@ -114,6 +114,10 @@ func TestImportListRunRemove(t *testing.T) {
 		if code, _, _ := st.Result(); code != 4 {
 			t.Errorf("exec exit code = %d, want 4", code)
 		}
+		// The output is still being copied out of its FIFO when the exit
+		// arrives; Delete closes the FIFOs, so wait for the copy first (as the
+		// kubelet's exec does). Under load it was lost.
+		p.IO().Wait()
 		p.Delete(ctx)
 		eventually(t, 5*time.Second, "exec output", func() bool { return strings.Contains(out.String(), "exec-ok") })
 		if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
