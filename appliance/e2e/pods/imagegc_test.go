@@ -59,7 +59,10 @@ func TestImageGarbageCollection(t *testing.T) {
 		t.Fatalf("the running pod's image %s was collected too (images left: %v)", testcluster.BusyboxImage, names)
 	}
 	p, err := c.Client.CoreV1().Pods("default").Get(ctx, "keeper", metav1.GetOptions{})
-	if err != nil || !running(p) {
-		t.Fatalf("pod keeper after collection: %v %+v", err, p.Status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !running(p) {
+		t.Fatalf("pod keeper not running after collection: %+v", p.Status)
 	}
 }
