@@ -3,7 +3,6 @@ package deployment_test
 import (
 	"context"
 	"fmt"
-	"github.com/appliance/appliance/appliance/controllers/deployment"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -16,12 +15,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/utils/ptr"
 
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/fakekubelet"
+	"github.com/appliance/appliance/appliance/controllers/controllerutil/simtest"
+	"github.com/appliance/appliance/appliance/controllers/deployment"
 	"github.com/appliance/appliance/appliance/controllers/replicaset"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
@@ -89,19 +89,6 @@ func kubeletWithDelay(t *testing.T, c *testcluster.Cluster, ns string, ready fun
 	return k
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, why := cond()
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %s", what, timeout, last)
-	}
-}
-
 const webYAML = `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -155,7 +142,7 @@ func replicaSets(t *testing.T, c *testcluster.Cluster, ns string) map[int64]*app
 func waitComplete(t *testing.T, c *testcluster.Cluster, ns string, n int32) *appsv1.Deployment {
 	t.Helper()
 	var d *appsv1.Deployment
-	eventually(t, 60*time.Second, fmt.Sprintf("web complete at %d", n), func() (bool, string) {
+	simtest.Eventually(t, 60*time.Second, fmt.Sprintf("web complete at %d", n), func() (bool, string) {
 		d = getDeployment(t, c, ns)
 		s := d.Status
 		why := fmt.Sprintf("generation %d status %+v", d.Generation, s)
@@ -349,7 +336,7 @@ func testRollout(t *testing.T, c *testcluster.Cluster, ns string) {
 	if out := c.Kubectl(t, "-n", ns, "get", "deployment", "web", "--no-headers"); !regexp.MustCompile(`^web\s+10/10\s+10\s+10\s`).MatchString(out) {
 		t.Errorf("kubectl get deployment: %q", out)
 	}
-	eventually(t, 10*time.Second, "ScalingReplicaSet event", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "ScalingReplicaSet event", func() (bool, string) {
 		evs := events(t, c, ns, d.UID)
 		for _, e := range evs {
 			if e == fmt.Sprintf("ScalingReplicaSet: Scaled up replica set %s from 0 to 10", first.Name) {
@@ -417,7 +404,7 @@ func testRollout(t *testing.T, c *testcluster.Cluster, ns string) {
 	// kubectl scale resizes the ReplicaSet.
 	c.Kubectl(t, "-n", ns, "scale", "deployment/web", "--replicas=5")
 	waitComplete(t, c, ns, 5)
-	eventually(t, 30*time.Second, "replica set at 5", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "replica set at 5", func() (bool, string) {
 		rs := replicaSets(t, c, ns)[3]
 		return *rs.Spec.Replicas == 5 && rs.Status.Replicas == 5 && rs.Annotations[deployment.DesiredReplicasAnnotation] == "5",
 			fmt.Sprintf("%s: spec %d status %d annotations %v", rs.Name, *rs.Spec.Replicas, rs.Status.Replicas, rs.Annotations)
@@ -510,7 +497,7 @@ func testPauseResume(t *testing.T, c *testcluster.Cluster, ns string) {
 	waitComplete(t, c, ns, 2)
 	c.Kubectl(t, "-n", ns, "rollout", "pause", "deployment/web")
 	c.Kubectl(t, "-n", ns, "set", "image", "deployment/web", "web=nginx:2")
-	eventually(t, 30*time.Second, "paused condition", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "paused condition", func() (bool, string) {
 		d := getDeployment(t, c, ns)
 		p := deployment.GetCondition(d.Status, deployment.ConditionProgressing)
 		return d.Status.ObservedGeneration == d.Generation && p != nil && p.Reason == deployment.ReasonPaused && p.Status == corev1.ConditionUnknown,
@@ -520,7 +507,7 @@ func testPauseResume(t *testing.T, c *testcluster.Cluster, ns string) {
 		t.Errorf("a paused deployment rolled out: %v", summary(sets))
 	}
 	c.Kubectl(t, "-n", ns, "scale", "deployment/web", "--replicas=3")
-	eventually(t, 30*time.Second, "paused deployment scales", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "paused deployment scales", func() (bool, string) {
 		n := images(t, c, ns)["nginx:1"]
 		return n == 3, fmt.Sprintf("%d nginx:1 pods", n)
 	})
@@ -541,7 +528,7 @@ func testProgressDeadline(t *testing.T, c *testcluster.Cluster, ns string) {
 	patch := `{"spec":{"progressDeadlineSeconds":2,"template":{"spec":{"containers":[{"name":"web","image":"broken"}]}}}}`
 	c.Kubectl(t, "-n", ns, "patch", "deployment/web", "-p", patch)
 	start := time.Now()
-	eventually(t, 30*time.Second, "ProgressDeadlineExceeded", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "ProgressDeadlineExceeded", func() (bool, string) {
 		d := getDeployment(t, c, ns)
 		p := deployment.GetCondition(d.Status, deployment.ConditionProgressing)
 		return p != nil && p.Reason == deployment.ReasonTimedOut && p.Status == corev1.ConditionFalse, fmt.Sprintf("%+v", d.Status.Conditions)
@@ -567,7 +554,7 @@ func testRevisionHistoryLimit(t *testing.T, c *testcluster.Cluster, ns string) {
 		c.Kubectl(t, "-n", ns, "rollout", "status", "deployment/web", "--timeout=60s")
 	}
 	waitComplete(t, c, ns, 1)
-	eventually(t, 30*time.Second, "history trimmed", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "history trimmed", func() (bool, string) {
 		sets := replicaSets(t, c, ns)
 		return len(sets) == 2 && sets[3] != nil && sets[4] != nil, summary(sets)
 	})
@@ -581,14 +568,14 @@ func testProportionalScaling(t *testing.T, c *testcluster.Cluster, ns string) {
 	waitComplete(t, c, ns, 10)
 	c.Kubectl(t, "-n", ns, "set", "image", "deployment/web", "web=nginx:2")
 	// New pods never become ready: the rollout stops at old 8, new 5.
-	eventually(t, 30*time.Second, "stuck rollout", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "stuck rollout", func() (bool, string) {
 		sets := replicaSets(t, c, ns)
 		return len(sets) == 2 && *sets[1].Spec.Replicas == 8 && *sets[2].Spec.Replicas == 5 && sets[2].Status.Replicas == 5, summary(sets)
 	})
 	c.Kubectl(t, "-n", ns, "scale", "deployment/web", "--replicas=20")
 	// At most 13 pods (10 + maxSurge 3) become at most 23: old 8*23/13 = 14.2
 	// rounds to 14, new 5*23/13 = 8.8 to 9.
-	eventually(t, 30*time.Second, "proportional sizes", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "proportional sizes", func() (bool, string) {
 		sets := replicaSets(t, c, ns)
 		return *sets[1].Spec.Replicas == 14 && *sets[2].Spec.Replicas == 9, summary(sets)
 	})

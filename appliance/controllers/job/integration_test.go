@@ -3,7 +3,6 @@ package job_test
 import (
 	"context"
 	"fmt"
-	"github.com/appliance/appliance/appliance/controllers/job"
 	"log/slog"
 	"slices"
 	"sort"
@@ -16,11 +15,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/appliance/appliance/appliance/controllers/controllerutil/simtest"
+	"github.com/appliance/appliance/appliance/controllers/job"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
 
@@ -117,18 +117,6 @@ func getJob(t *testing.T, c *testcluster.Cluster, ns, name string) *batchv1.Job 
 
 // eventually polls cond until it holds, failing the test after timeout with
 // cond's last explanation.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, why := cond()
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %s", what, timeout, last)
-	}
-}
 
 // jobPods lists the pods the Job controls, oldest first.
 func jobPods(t *testing.T, c *testcluster.Cluster, job *batchv1.Job) []corev1.Pod {
@@ -163,7 +151,7 @@ func running(pods []corev1.Pod) []corev1.Pod {
 func waitActive(t *testing.T, c *testcluster.Cluster, job *batchv1.Job, n int) []corev1.Pod {
 	t.Helper()
 	var pods []corev1.Pod
-	eventually(t, 20*time.Second, fmt.Sprintf("%d active pods", n), func() (bool, string) {
+	simtest.Eventually(t, 20*time.Second, fmt.Sprintf("%d active pods", n), func() (bool, string) {
 		pods = running(jobPods(t, c, job))
 		return len(pods) == n, fmt.Sprintf("%d active", len(pods))
 	})
@@ -232,7 +220,7 @@ func condition(job *batchv1.Job, ct batchv1.JobConditionType) *batchv1.JobCondit
 func waitCondition(t *testing.T, c *testcluster.Cluster, job *batchv1.Job, ct batchv1.JobConditionType) *batchv1.Job {
 	t.Helper()
 	var got *batchv1.Job
-	eventually(t, 20*time.Second, "condition "+string(ct), func() (bool, string) {
+	simtest.Eventually(t, 20*time.Second, "condition "+string(ct), func() (bool, string) {
 		got = getJob(t, c, job.Namespace, job.Name)
 		return condition(got, ct) != nil, fmt.Sprintf("status %+v", got.Status)
 	})
@@ -254,7 +242,7 @@ func eventReasons(t *testing.T, c *testcluster.Cluster, ns string, uid types.UID
 
 func waitEvent(t *testing.T, c *testcluster.Cluster, ns string, uid types.UID, reason string) {
 	t.Helper()
-	eventually(t, 10*time.Second, "event "+reason, func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "event "+reason, func() (bool, string) {
 		got := eventReasons(t, c, ns, uid)
 		return slices.Contains(got, reason), fmt.Sprintf("events %v", got)
 	})
@@ -291,7 +279,7 @@ func testCompletes(t *testing.T, c *testcluster.Cluster, ns string) {
 		}
 	}
 	runReady(t, c, pods[0])
-	eventually(t, 10*time.Second, "status active 2 ready 1", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "status active 2 ready 1", func() (bool, string) {
 		j := getJob(t, c, ns, "x")
 		return j.Status.Active == 2 && ptr.Deref(j.Status.Ready, -1) == 1 && j.Status.StartTime != nil, fmt.Sprintf("%+v", j.Status)
 	})
@@ -300,7 +288,7 @@ func testCompletes(t *testing.T, c *testcluster.Cluster, ns string) {
 	finish(t, c, pods[1], corev1.PodSucceeded, time.Now())
 	// Two of three done: exactly one more pod, never two.
 	third := waitActive(t, c, job, 1)
-	eventually(t, 10*time.Second, "succeeded 2", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "succeeded 2", func() (bool, string) {
 		j := getJob(t, c, ns, "x")
 		return j.Status.Succeeded == 2, fmt.Sprintf("%+v", j.Status)
 	})
@@ -401,7 +389,7 @@ func testIndexed(t *testing.T, c *testcluster.Cluster, ns string) {
 			break
 		}
 		var pods []corev1.Pod
-		eventually(t, 20*time.Second, "an active pod or completion", func() (bool, string) {
+		simtest.Eventually(t, 20*time.Second, "an active pod or completion", func() (bool, string) {
 			pods = running(jobPods(t, c, job))
 			job = getJob(t, c, ns, "idx")
 			return len(pods) > 0 || condition(job, batchv1.JobComplete) != nil, fmt.Sprintf("%+v", job.Status)
@@ -433,7 +421,7 @@ func testIndexed(t *testing.T, c *testcluster.Cluster, ns string) {
 			seen[ix] = true
 			finish(t, c, p, corev1.PodSucceeded, time.Now())
 		}
-		eventually(t, 20*time.Second, "finished pods counted", func() (bool, string) {
+		simtest.Eventually(t, 20*time.Second, "finished pods counted", func() (bool, string) {
 			job = getJob(t, c, ns, "idx")
 			return len(running(jobPods(t, c, job))) > 0 || condition(job, batchv1.JobComplete) != nil, fmt.Sprintf("%+v", job.Status)
 		})
@@ -468,7 +456,7 @@ func testTTL(t *testing.T, c *testcluster.Cluster, ns string) {
 	finish(t, c, pods[0], corev1.PodSucceeded, time.Now())
 	job = waitCondition(t, c, job, batchv1.JobComplete)
 	completed := condition(job, batchv1.JobComplete).LastTransitionTime.Time
-	eventually(t, 20*time.Second, "job deleted", func() (bool, string) {
+	simtest.Eventually(t, 20*time.Second, "job deleted", func() (bool, string) {
 		_, err := c.Client.BatchV1().Jobs(ns).Get(context.Background(), "short", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 	})
@@ -477,7 +465,7 @@ func testTTL(t *testing.T, c *testcluster.Cluster, ns string) {
 		t.Errorf("deleted %s after completion, want at least the TTL of 1s", gone.Sub(completed))
 	}
 	// Background propagation: the garbage collector removes the pods.
-	eventually(t, 20*time.Second, "pods removed", func() (bool, string) {
+	simtest.Eventually(t, 20*time.Second, "pods removed", func() (bool, string) {
 		list, err := c.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -500,7 +488,7 @@ func testActiveDeadline(t *testing.T, c *testcluster.Cluster, ns string) {
 	if job.Status.Active != 0 || job.Status.Failed != 1 {
 		t.Errorf("status %+v", job.Status)
 	}
-	eventually(t, 10*time.Second, "pods removed", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "pods removed", func() (bool, string) {
 		pods := jobPods(t, c, job)
 		return len(pods) == 0, fmt.Sprintf("%d pods", len(pods))
 	})
@@ -525,7 +513,7 @@ func testSuspend(t *testing.T, c *testcluster.Cluster, ns string) {
 	}
 	setSuspend(false)
 	waitActive(t, c, job, 2)
-	eventually(t, 10*time.Second, "resumed", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "resumed", func() (bool, string) {
 		job = getJob(t, c, ns, "later")
 		for _, cond := range job.Status.Conditions {
 			if cond.Type == batchv1.JobSuspended && cond.Status == corev1.ConditionFalse && cond.Reason == "JobResumed" {
@@ -535,7 +523,7 @@ func testSuspend(t *testing.T, c *testcluster.Cluster, ns string) {
 		return false, fmt.Sprintf("%+v", job.Status)
 	})
 	setSuspend(true)
-	eventually(t, 10*time.Second, "pods removed on suspend", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "pods removed on suspend", func() (bool, string) {
 		job = getJob(t, c, ns, "later")
 		pods := jobPods(t, c, job)
 		return len(pods) == 0 && job.Status.Active == 0 && condition(job, batchv1.JobSuspended) != nil, fmt.Sprintf("%d pods, %+v", len(pods), job.Status)
@@ -555,12 +543,12 @@ func testDeletedPod(t *testing.T, c *testcluster.Cluster, ns string) {
 		t.Fatalf("delete pod: %v", err)
 	}
 	var replacement []corev1.Pod
-	eventually(t, 20*time.Second, "replacement", func() (bool, string) {
+	simtest.Eventually(t, 20*time.Second, "replacement", func() (bool, string) {
 		replacement = running(jobPods(t, c, job))
 		job = getJob(t, c, ns, "victim")
 		return len(replacement) == 1 && replacement[0].UID != pods[0].UID && job.Status.Failed == 1, fmt.Sprintf("%+v", job.Status)
 	})
-	eventually(t, 10*time.Second, "deleted pod gone", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "deleted pod gone", func() (bool, string) {
 		_, err := c.Client.CoreV1().Pods(ns).Get(context.Background(), pods[0].Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 	})
@@ -577,7 +565,7 @@ func testWorkQueue(t *testing.T, c *testcluster.Cluster, ns string) {
 	job := createJob(t, c, newJob(ns, "queue", nil, ptr.To[int32](3)))
 	pods := waitActive(t, c, job, 3)
 	finish(t, c, pods[0], corev1.PodSucceeded, time.Now())
-	eventually(t, 10*time.Second, "success counted", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "success counted", func() (bool, string) {
 		job = getJob(t, c, ns, "queue")
 		return job.Status.Succeeded == 1, fmt.Sprintf("%+v", job.Status)
 	})

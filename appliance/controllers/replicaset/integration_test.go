@@ -3,7 +3,6 @@ package replicaset_test
 import (
 	"context"
 	"fmt"
-	"github.com/appliance/appliance/appliance/controllers/replicaset"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -15,11 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/utils/ptr"
 
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/fakekubelet"
+	"github.com/appliance/appliance/appliance/controllers/controllerutil/simtest"
+	"github.com/appliance/appliance/appliance/controllers/replicaset"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
 
@@ -100,18 +100,6 @@ func createRS(t *testing.T, c *testcluster.Cluster, rs *appsv1.ReplicaSet) *apps
 
 // eventually polls cond until it holds, failing the test after timeout with
 // cond's last explanation.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, why := cond()
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %s", what, timeout, last)
-	}
-}
 
 func activePods(t *testing.T, c *testcluster.Cluster, ns, app string) []corev1.Pod {
 	t.Helper()
@@ -133,7 +121,7 @@ func activePods(t *testing.T, c *testcluster.Cluster, ns, app string) []corev1.P
 func waitSettled(t *testing.T, c *testcluster.Cluster, ns, name string, n int32) *appsv1.ReplicaSet {
 	t.Helper()
 	var rs *appsv1.ReplicaSet
-	eventually(t, 30*time.Second, fmt.Sprintf("%s/%s settles at %d", ns, name, n), func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, fmt.Sprintf("%s/%s settles at %d", ns, name, n), func() (bool, string) {
 		var err error
 		rs, err = c.Client.AppsV1().ReplicaSets(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
@@ -178,7 +166,7 @@ func testKeepsReplicas(t *testing.T, c *testcluster.Cluster, ns string) {
 	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "replacement pod", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "replacement pod", func() (bool, string) {
 		pods := activePods(t, c, ns, "web")
 		for _, p := range pods {
 			if p.UID == victim.UID {
@@ -190,7 +178,7 @@ func testKeepsReplicas(t *testing.T, c *testcluster.Cluster, ns string) {
 	waitSettled(t, c, ns, "web", 3)
 
 	// Events as kubectl describe shows them.
-	eventually(t, 10*time.Second, "SuccessfulCreate events", func() (bool, string) {
+	simtest.Eventually(t, 10*time.Second, "SuccessfulCreate events", func() (bool, string) {
 		evs, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(rs.UID)})
 		if err != nil {
 			return false, err.Error()
@@ -240,7 +228,7 @@ func testReleases(t *testing.T, c *testcluster.Cluster, ns string) {
 	if _, err := c.Client.CoreV1().Pods(ns).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "pod released", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "pod released", func() (bool, string) {
 		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -259,12 +247,12 @@ func testLeavesOthers(t *testing.T, c *testcluster.Cluster, ns string) {
 	both := map[string]string{"app": "web", "owner": "other"}
 	o.Spec.Selector.MatchLabels, o.Spec.Template.Labels = both, both
 	other := createRS(t, c, o)
-	eventually(t, 30*time.Second, "other's pod", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "other's pod", func() (bool, string) {
 		n := len(activePods(t, c, ns, "web"))
 		return n == 1, fmt.Sprintf("%d pods", n)
 	})
 	createRS(t, c, replicaSet(ns, "web", 2))
-	eventually(t, 30*time.Second, "web has its own two pods", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "web has its own two pods", func() (bool, string) {
 		r, err := c.Client.AppsV1().ReplicaSets(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -300,7 +288,7 @@ func testScaleDownRanks(t *testing.T, c *testcluster.Cluster, ns string) {
 	// Two more that never become ready.
 	readyOn.Store(false)
 	scale(t, c, ns, "web", 5)
-	eventually(t, 30*time.Second, "5 pods, 3 ready", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "5 pods, 3 ready", func() (bool, string) {
 		rs, err := c.Client.AppsV1().ReplicaSets(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -351,7 +339,7 @@ func testMinReadySeconds(t *testing.T, c *testcluster.Cluster, ns string) {
 	r := replicaSet(ns, "web", 2)
 	r.Spec.MinReadySeconds = 2
 	createRS(t, c, r)
-	eventually(t, 30*time.Second, "ready before available", func() (bool, string) {
+	simtest.Eventually(t, 30*time.Second, "ready before available", func() (bool, string) {
 		rs, err := c.Client.AppsV1().ReplicaSets(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
