@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/appliance/appliance/appliance/testcluster/hostproc"
 	"github.com/appliance/appliance/runtime/testimage"
 )
 
@@ -446,7 +447,7 @@ func TestOrphanedContainerd(t *testing.T) {
 		t.Fatal("helper appliance not ready within a minute")
 	}
 	r0 := &Runtime{cfg: cfg}
-	orphan := readPID(r0.pidPath())
+	orphan := hostproc.ReadPID(r0.pidPath())
 	if orphan <= 1 || !r0.isOurContainerd(orphan) {
 		t.Fatalf("pid file names %d, not our containerd", orphan)
 	}

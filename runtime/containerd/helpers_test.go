@@ -1,7 +1,6 @@
 package containerd
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +19,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"golang.org/x/sys/unix"
+
+	"github.com/appliance/appliance/appliance/testcluster/hostproc"
 )
 
 const testNamespace = "appliance-containerd-pkg-test"
@@ -84,7 +84,7 @@ func cleanupLeftovers(t *testing.T, cfg Config, dir string) {
 	var ids []string
 	for _, e := range entries {
 		ids = append(ids, e.Name())
-		if pid := readPID(filepath.Join(taskDir, e.Name(), "init.pid")); pid > 1 && !processGone(pid) {
+		if pid := hostproc.ReadPID(filepath.Join(taskDir, e.Name(), "init.pid")); pid > 1 && !processGone(pid) {
 			t.Logf("cleanup: killing leftover container process %d of %s", pid, e.Name())
 			syscall.Kill(pid, syscall.SIGKILL)
 			waitGone(pid, 5*time.Second)
@@ -97,11 +97,11 @@ func cleanupLeftovers(t *testing.T, cfg Config, dir string) {
 		waitGone(pid, 5*time.Second)
 	}
 	r := &Runtime{cfg: cfg}
-	if pid := readPID(r.pidPath()); pid > 1 && r.isOurContainerd(pid) {
+	if pid := hostproc.ReadPID(r.pidPath()); pid > 1 && r.isOurContainerd(pid) {
 		t.Logf("cleanup: killing leftover containerd %d", pid)
 		stopPID(pid, 5*time.Second)
 	}
-	for _, m := range mountsUnder(dir) {
+	for _, m := range hostproc.MountsUnder(dir) {
 		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil {
 			t.Logf("cleanup: unmount %s: %v", m, err)
 		}
@@ -141,34 +141,6 @@ func pidsWithArg(arg string) []int {
 			}
 		}
 	}
-	return out
-}
-
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-// mountsUnder lists mount points below dir, deepest first.
-func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			out = append(out, fields[4])
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(out)))
 	return out
 }
 

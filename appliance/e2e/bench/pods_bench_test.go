@@ -16,7 +16,6 @@ package bench
 // docs/PERFORMANCE.md ("Pod startup (kubelet)") has the figures.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -42,6 +41,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/appliance/appliance/appliance/testcluster"
+	"github.com/appliance/appliance/appliance/testcluster/hostproc"
 	rtcontainerd "github.com/appliance/appliance/runtime/containerd"
 	"github.com/appliance/appliance/runtime/testimage"
 )
@@ -224,7 +224,7 @@ func startPodBench(b *testing.B) *podBench {
 		b.Fatalf("connect to the appliance's containerd: %v", err)
 	}
 	b.Cleanup(func() { pb.kubelet.Close() })
-	pb.cpu = newCPUGroup(b, pb.pid, readPID(filepath.Join(pb.runDir, "containerd", "containerd.pid")))
+	pb.cpu = newCPUGroup(b, pb.pid, hostproc.ReadPID(filepath.Join(pb.runDir, "containerd", "containerd.pid")))
 	pb.connectFloor(b, ctx, pb.kubelet)
 	return pb
 }
@@ -537,12 +537,12 @@ func (pb *podBench) cleanup() {
 		}
 	}
 	pb.removeFloorLeftovers(ctx)
-	containerdPID := readPID(filepath.Join(pb.runDir, "containerd", "containerd.pid"))
+	containerdPID := hostproc.ReadPID(filepath.Join(pb.runDir, "containerd", "containerd.pid"))
 	if err := pb.proc.Signal(syscall.SIGTERM); err == nil && !pb.proc.WaitExit(45*time.Second) {
 		fmt.Fprintf(os.Stderr, "appliance (pid %d) did not stop within 45s of SIGTERM; killing it\n", pb.proc.Cmd.Process.Pid)
 		pb.proc.Kill()
 	}
-	if containerdPID > 0 && processAlive(containerdPID) {
+	if containerdPID > 0 && hostproc.Alive(containerdPID) {
 		fmt.Fprintf(os.Stderr, "containerd (pid %d) outlived the appliance; killing it\n", containerdPID)
 		_ = syscall.Kill(containerdPID, syscall.SIGKILL)
 	}
@@ -565,69 +565,13 @@ func (pb *podBench) removeFloorLeftovers(ctx context.Context) {
 	}
 }
 
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie (state Z) is gone for our purposes.
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
-}
-
 // unmountUnder detaches every mount below dir, deepest first.
 func unmountUnder(dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var points []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountPath(fields[4])
-		if strings.HasPrefix(mp, dir+"/") {
-			points = append(points, mp)
-		}
-	}
-	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
-	for _, mp := range points {
+	for _, mp := range hostproc.MountsUnder(dir) {
 		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			fmt.Fprintf(os.Stderr, "unmount %s: %v\n", mp, err)
 		}
 	}
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var out strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				out.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		out.WriteByte(s[i])
-	}
-	return out.String()
 }
 
 // cgroupHierarchies are the cgroup v1 hierarchies' mount points, or the v2
@@ -705,7 +649,7 @@ func mb(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 func (pb *podBench) processes() procUsage {
 	var u procUsage
 	u.appliance = procMem(pb.pid)
-	if pid := readPID(filepath.Join(pb.runDir, "containerd", "containerd.pid")); pid > 0 {
+	if pid := hostproc.ReadPID(filepath.Join(pb.runDir, "containerd", "containerd.pid")); pid > 0 {
 		u.containerd = procMem(pid)
 	}
 	sock := filepath.Join(pb.runDir, "containerd", "containerd.sock")

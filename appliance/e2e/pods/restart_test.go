@@ -27,6 +27,7 @@ import (
 
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/testcluster"
+	"github.com/appliance/appliance/appliance/testcluster/hostproc"
 	rtcontainerd "github.com/appliance/appliance/runtime/containerd"
 	"github.com/appliance/appliance/runtime/testimage"
 )
@@ -157,7 +158,7 @@ func (a *agentProcess) reset(t *testing.T) {
 		t.Errorf("cleanup: process %d still uses %s after the reset; killing it", pid, a.dir)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	for _, m := range mountsUnder(a.dir) {
+	for _, m := range hostproc.MountsUnder(a.dir) {
 		t.Errorf("cleanup: %s still mounted after the reset; unmounting", m)
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
@@ -174,7 +175,7 @@ func processesUsing(dir string) []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(b), dir+"/") || processState(pid) == 'Z' {
+		if err != nil || !strings.Contains(string(b), dir+"/") || !hostproc.Alive(pid) {
 			continue
 		}
 		pids = append(pids, pid)
@@ -182,42 +183,7 @@ func processesUsing(dir string) []int {
 	return pids
 }
 
-// mountsUnder lists mount points under dir, deepest first.
-func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			out = append([]string{fields[4]}, out...)
-		}
-	}
-	return out
-}
-
-// processState is the state letter of /proc/<pid>/stat (R, S, Z, ...), or 0
-// when there is no such process.
-func processState(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
-}
-
-func pidAlive(pid uint32) bool {
-	s := processState(int(pid))
-	return s != 0 && s != 'Z' && s != 'X'
-}
+func pidAlive(pid uint32) bool { return hostproc.Alive(int(pid)) }
 
 // connectContainerd connects to the children's containerd (it outlives a
 // kill -9 of the appliance).
