@@ -29,6 +29,7 @@ test: vet
 # full command and figures.
 bench-smoke:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./appliance/e2e/bench/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./tui/
 
 bench:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 5s -timeout 20m ./appliance/e2e/bench/
