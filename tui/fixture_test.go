@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	tea "charm.land/bubbletea/v2"
 )
 
 // t0 is the fixed clock of the model tests.
@@ -17,19 +19,33 @@ func fixedNow() time.Time { return t0 }
 
 // fakeBackend records what the console asked and answers from fixed data.
 type fakeBackend struct {
-	mu      sync.Mutex
-	deleted []ObjRef
-	scaled  map[string]int32
-	logs    map[string]string // container -> log text
-	logErr  error
-	pipe    *io.PipeWriter // when set, logs stream through it
-	pipeR   *io.PipeReader
+	mu       sync.Mutex
+	deleted  []ObjRef
+	scaled   map[string]int32
+	scales   int // Scale calls, whatever the count
+	restarts []ObjRef
+	shells   []string // "pod ns/name container"
+	logReqs  []LogRequest
+	logs     map[string]string // container -> log text
+	logErr   error
+	// logErrFor answers a request with an error when it returns one.
+	logErrFor func(LogRequest) error
+	pipe      *io.PipeWriter // when set, logs stream through it
+	pipeR     *io.PipeReader
+	// text replaces the Describe and YAML answers when set.
+	text string
 }
 
 func (f *fakeBackend) Describe(_ context.Context, ref ObjRef) (string, error) {
+	if f.text != "" {
+		return f.text, nil
+	}
 	return fmt.Sprintf("Name:         %s\nNamespace:    %s\nKind:         %s\nStatus:       Running\n", ref.Name, ref.Namespace, ref.Kind), nil
 }
 func (f *fakeBackend) YAML(_ context.Context, ref ObjRef) (string, error) {
+	if f.text != "" {
+		return f.text, nil
+	}
 	return fmt.Sprintf("apiVersion: v1\nkind: %s\nmetadata:\n  name: %s\n  namespace: %s\n", ref.Kind, ref.Name, ref.Namespace), nil
 }
 func (f *fakeBackend) Delete(_ context.Context, ref ObjRef) error {
@@ -50,19 +66,46 @@ func (f *fakeBackend) Scale(_ context.Context, ref ObjRef, n int32) error {
 		f.scaled = map[string]int32{}
 	}
 	f.scaled[ref.String()] = n
+	f.scales++
 	return nil
 }
-func (f *fakeBackend) Restart(context.Context, ObjRef) error { return nil }
+func (f *fakeBackend) Restart(_ context.Context, ref ObjRef) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.restarts = append(f.restarts, ref)
+	return nil
+}
 func (f *fakeBackend) Logs(_ context.Context, req LogRequest) (io.ReadCloser, error) {
+	f.mu.Lock()
+	f.logReqs = append(f.logReqs, req)
+	f.mu.Unlock()
 	if f.logErr != nil {
 		return nil, f.logErr
+	}
+	if f.logErrFor != nil {
+		if err := f.logErrFor(req); err != nil {
+			return nil, err
+		}
 	}
 	if f.pipeR != nil {
 		return f.pipeR, nil
 	}
 	return io.NopCloser(strings.NewReader(f.logs[req.Container])), nil
 }
-func (f *fakeBackend) Shell(ObjRef, string) *exec.Cmd { return exec.Command("true") }
+
+// LogRequests is every log request so far.
+func (f *fakeBackend) LogRequests() []LogRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]LogRequest(nil), f.logReqs...)
+}
+
+func (f *fakeBackend) Shell(ref ObjRef, container string) *exec.Cmd {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shells = append(f.shells, ref.String()+" "+container)
+	return exec.Command("true")
+}
 
 // fixture is a small cluster in the middle of things: a Deployment rolling
 // out, a pod stuck on Insufficient cpu, one in ImagePullBackOff, one in
@@ -140,7 +183,7 @@ func newFixtureModel(w, h int, b Backend) *Model {
 	if b == nil {
 		b = &fakeBackend{}
 	}
-	m := New(Options{Backend: b, Server: "https://10.0.0.2:6443", Now: fixedNow, NoColor: true})
+	m := New(Options{Backend: b, Server: "https://10.0.0.2:6443", Now: fixedNow, NoColor: true, Retry: time.Millisecond})
 	m.Update(windowSize(w, h))
 	m.Update(BatchMsg{Changes: fixture()})
 	m.Update(HealthMsg{APIServer: "ok", Etcd: "ok", At: t0})
@@ -148,3 +191,42 @@ func newFixtureModel(w, h int, b Backend) *Model {
 }
 
 func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+// drain runs cmd and the commands its messages lead to, as the program
+// would, until none is left. It stops at the retry and clock ticks (a test's
+// Retry is a millisecond) instead of following them forever, and returns the
+// messages it delivered.
+func drain(m *Model, cmd tea.Cmd) []tea.Msg {
+	var seen []tea.Msg
+	queue := []tea.Cmd{cmd}
+	for steps := 0; len(queue) > 0 && steps < 1000; steps++ {
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		msg := c()
+		switch msg := msg.(type) {
+		case nil:
+			continue
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
+			continue
+		case logReopenMsg, healthTickMsg, clockMsg:
+			seen = append(seen, msg)
+			continue
+		}
+		seen = append(seen, msg)
+		_, next := m.Update(msg)
+		queue = append(queue, next)
+	}
+	return seen
+}
+
+// keys presses keys and drains the commands they return.
+func keys(m *Model, ks ...string) {
+	for _, k := range ks {
+		_, cmd := m.Update(press(k))
+		drain(m, cmd)
+	}
+}

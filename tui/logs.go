@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -308,21 +309,37 @@ func isUnreachable(err error) bool {
 	return false
 }
 
-// highlight marks the occurrences of term (case-insensitive) in plain text s.
+// highlight marks the occurrences of term in plain text s, ignoring case as
+// strings.EqualFold does. It compares rune windows of s itself rather than
+// searching a lower-cased copy: lower-casing can change a rune's byte length
+// ('Ⱥ' is 2 bytes, 'ⱥ' 3), so offsets found in the copy do not fit s.
 func highlight(s, term string, style interface{ Render(...string) string }) string {
 	if term == "" {
 		return s
 	}
-	lower, t := strings.ToLower(s), strings.ToLower(term)
+	n := utf8.RuneCountInString(term)
 	var b strings.Builder
-	for {
-		i := strings.Index(lower, t)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
+	last := 0
+	for i := 0; i < len(s); {
+		// j is the end of the window of n runes starting at i.
+		j, k := i, 0
+		for k < n && j < len(s) {
+			_, size := utf8.DecodeRuneInString(s[j:])
+			j += size
+			k++
 		}
-		b.WriteString(s[:i])
-		b.WriteString(style.Render(s[i : i+len(t)]))
-		s, lower = s[i+len(t):], lower[i+len(t):]
+		if k < n {
+			break // fewer than n runes left
+		}
+		if strings.EqualFold(s[i:j], term) {
+			b.WriteString(s[last:i])
+			b.WriteString(style.Render(s[i:j]))
+			last, i = j, j
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
 	}
+	b.WriteString(s[last:])
+	return b.String()
 }

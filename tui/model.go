@@ -32,6 +32,9 @@ type Options struct {
 	NoColor bool
 	// Now is the clock (fixed in tests).
 	Now func() time.Time
+	// Retry is how long the console waits before it probes the API server
+	// again or reopens a log stream that failed; 2 s when zero.
+	Retry time.Duration
 }
 
 // Model is the console's root model: it owns the layout, the focus (which
@@ -79,6 +82,9 @@ type Model struct {
 func New(opts Options) *Model {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = 2 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Model{
@@ -165,7 +171,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case HealthMsg:
 		m.store.Health = Health(msg)
 		m.store.Version++
-		return tea.Tick(2*time.Second, func(time.Time) tea.Msg { return healthTickMsg{} })
+		return tea.Tick(m.opts.Retry, func(time.Time) tea.Msg { return healthTickMsg{} })
 	case healthTickMsg:
 		if m.opts.Client != nil {
 			return HealthCmd(m.ctx, m.opts.Client, m.opts.Now)
@@ -734,7 +740,7 @@ func (m *Model) onLog(msg logMsg) tea.Cmd {
 	if msg.err != nil {
 		m.logs.err = msg.err
 		id := msg.id
-		return tea.Tick(2*time.Second, func(time.Time) tea.Msg { return logReopenMsg{id: id} })
+		return tea.Tick(m.opts.Retry, func(time.Time) tea.Msg { return logReopenMsg{id: id} })
 	}
 	if msg.eof {
 		return nil
