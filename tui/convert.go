@@ -276,7 +276,10 @@ func convertService(o *corev1.Service) *Service {
 }
 
 func convertIngress(o *networkingv1.Ingress) *Ingress {
-	in := &Ingress{Namespace: o.Namespace, Name: o.Name}
+	in := &Ingress{Namespace: o.Namespace, Name: o.Name, Ports: "80", Created: o.CreationTimestamp.Time}
+	if len(o.Spec.TLS) > 0 {
+		in.Ports = "80, 443"
+	}
 	if o.Spec.IngressClassName != nil {
 		in.Class = *o.Spec.IngressClassName
 	}

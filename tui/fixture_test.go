@@ -128,6 +128,8 @@ func fixture() []Change {
 	add("Deployment", dep.Key(), dep)
 	add("ReplicaSet", rs.Key(), rs)
 	add("StatefulSet", "StatefulSet/shop/db", &Workload{Kind: "StatefulSet", Namespace: "shop", Name: "db", Desired: 1, Ready: 1, Created: at(-3600)})
+	add("DaemonSet", "DaemonSet/kube-system/kube-proxy", &Workload{Kind: "DaemonSet", Namespace: "kube-system", Name: "kube-proxy", Desired: 2, Ready: 2, Updated: 2, Available: 2, Created: at(-86400)})
+	add("Job", "Job/shop/migrate", &Workload{Kind: "Job", Namespace: "shop", Name: "migrate", Desired: 1, Ready: 1, Available: 1, Note: "Complete", Created: at(-600)})
 	add("CronJob", "CronJob/default/backup", &Workload{Kind: "CronJob", Namespace: "default", Name: "backup", Desired: 1, Note: "0 3 * * *", Created: at(-7200)})
 	pod := func(name, node string, created, sched, sandbox, started, ready int, status string) *Pod {
 		p := &Pod{Namespace: "shop", Name: name, UID: "uid-" + name, Node: node, Phase: "Running", Status: status,
@@ -174,7 +176,7 @@ func fixture() []Change {
 	add(KindService, "shop/web", &Service{Namespace: "shop", Name: "web", Type: "LoadBalancer", ClusterIP: "10.43.12.7", ExternalIPs: []string{"192.168.1.20"}, Ports: "80:31380/TCP"})
 	add(KindService, "default/kubernetes", &Service{Namespace: "default", Name: "kubernetes", Type: "ClusterIP", ClusterIP: "10.43.0.1", Ports: "443/TCP"})
 	add(KindEndpointSlice, "shop/web-abc", &EndpointSlice{Namespace: "shop", Name: "web-abc", Service: "web", Ready: 2})
-	add(KindIngress, "shop/web", &Ingress{Namespace: "shop", Name: "web", Class: "traefik", Hosts: "shop.home.lan", Address: "192.168.1.20"})
+	add(KindIngress, "shop/web", &Ingress{Namespace: "shop", Name: "web", Class: "traefik", Hosts: "shop.home.lan", Address: "192.168.1.20", Ports: "80, 443", Created: at(-86400)})
 	return ch
 }
 

@@ -68,9 +68,13 @@ type Model struct {
 	flashBad  bool
 
 	pods, workloads, services, events table
-	flowTop, flowCursor               int
-	flows                             []FlowItem
-	cacheKey                          string
+	// The services view stacks two tables; onIngress: the cursor is in the
+	// Ingresses one.
+	ingresses           table
+	onIngress           bool
+	flowTop, flowCursor int
+	flows               []FlowItem
+	cacheKey            string
 
 	logs   logView
 	logSeq int
@@ -96,6 +100,7 @@ func New(opts Options) *Model {
 	m.pods = table{cols: podColumns(false), empty: "No pods."}
 	m.workloads = table{cols: workloadColumns(), empty: "No workloads."}
 	m.services = table{cols: serviceColumns(), empty: "No services."}
+	m.ingresses = table{cols: ingressColumns(), empty: "No ingresses.", blurred: true}
 	m.events = table{cols: eventColumns(), empty: "No events."}
 	m.pods.cellStyle = func(col int, v string) (lipgloss.Style, bool) {
 		if col == 3 {
@@ -219,7 +224,7 @@ func (m *Model) layout() {
 		wl = body - body/3
 	}
 	m.workloads.SetSize(m.width, wl)
-	m.services.SetSize(m.width, body)
+	m.sizeServices()
 	m.events.SetSize(m.width, body)
 	m.logs.SetSize(m.width, body)
 	m.text.SetSize(m.width, body)
@@ -243,6 +248,14 @@ func (m *Model) refresh() {
 		m.workloads.SetRows(workloadRows(m.store, m.ns, m.kind, f, m.now, m.styles))
 	case viewServices:
 		m.services.SetRows(serviceRows(m.store, m.ns, f))
+		m.ingresses.SetRows(ingressRows(m.store, m.ns, f, m.now))
+		switch {
+		case len(m.services.rows) == 0 && len(m.ingresses.rows) > 0:
+			m.onIngress = true
+		case len(m.ingresses.rows) == 0:
+			m.onIngress = false
+		}
+		m.sizeServices()
 	case viewEvents:
 		m.events.SetRows(eventRows(m.store, m.ns, f, m.evOnly, m.now))
 	case viewFlow:
@@ -250,6 +263,40 @@ func (m *Model) refresh() {
 		m.flowCursor = min(m.flowCursor, max(len(m.flows)-1, 0))
 		m.clampFlow()
 	}
+}
+
+// sizeServices splits the services view: the Services table as tall as its
+// rows, a blank line, the Ingresses table below with the rest. When both are
+// long the Ingresses keep at least half the height their rows need, up to
+// half the view.
+func (m *Model) sizeServices() {
+	body := max(m.height-3, 1)
+	ingNeed := max(len(m.ingresses.rows), 1) + 1
+	svcNeed := max(len(m.services.rows), 1) + 1
+	svcH := min(svcNeed, max(body-min(ingNeed, max(body/2, 2))-1, 2))
+	m.services.SetSize(m.width, svcH)
+	m.ingresses.SetSize(m.width, max(body-svcH-1, 2))
+	m.services.blurred, m.ingresses.blurred = m.onIngress, !m.onIngress
+}
+
+// moveServices moves the cursor of the services view: past the last
+// Service it goes on to the Ingresses, above the first Ingress back up.
+func (m *Model) moveServices(n int) {
+	switch {
+	case !m.onIngress && n > 0 && m.services.cursor >= len(m.services.rows)-1 && len(m.ingresses.rows) > 0:
+		m.onIngress = true
+		m.ingresses.cursor = 0
+		m.ingresses.Move(n - 1)
+	case m.onIngress && n < 0 && m.ingresses.cursor == 0 && len(m.services.rows) > 0:
+		m.onIngress = false
+		m.services.cursor = len(m.services.rows) - 1
+		m.services.Move(n + 1)
+	case m.onIngress:
+		m.ingresses.Move(n)
+	default:
+		m.services.Move(n)
+	}
+	m.services.blurred, m.ingresses.blurred = m.onIngress, !m.onIngress
 }
 
 func (m *Model) clampFlow() {
@@ -440,7 +487,7 @@ var aliases = map[string]struct {
 	"cj": {viewWorkloads, "CronJob"}, "cronjob": {viewWorkloads, "CronJob"}, "cronjobs": {viewWorkloads, "CronJob"},
 	"wl": {viewWorkloads, ""}, "workloads": {viewWorkloads, ""},
 	"svc": {viewServices, ""}, "service": {viewServices, ""}, "services": {viewServices, ""},
-	"ing": {viewServices, ""}, "ingress": {viewServices, ""}, "ingresses": {viewServices, ""},
+	"ing": {viewServices, "Ingress"}, "ingress": {viewServices, "Ingress"}, "ingresses": {viewServices, "Ingress"},
 	"ev": {viewEvents, ""}, "event": {viewEvents, ""}, "events": {viewEvents, ""},
 	"flow": {viewFlow, ""}, "fl": {viewFlow, ""},
 	"overview": {viewOverview, ""}, "ov": {viewOverview, ""}, "home": {viewOverview, ""},
@@ -478,6 +525,12 @@ func (m *Model) command(text string) tea.Cmd {
 	}
 	m.go_(a.view)
 	m.kind, m.evOnly = a.kind, nil
+	if a.view == viewServices {
+		// :ing puts the cursor on the Ingresses, :svc on the Services.
+		m.kind = ""
+		m.onIngress = a.kind == "Ingress"
+		m.services.blurred, m.ingresses.blurred = m.onIngress, !m.onIngress
+	}
 	if len(f) > 1 {
 		m.ns = f[1]
 	}
@@ -491,6 +544,8 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 		if m.view == viewFlow {
 			m.flowCursor = min(max(m.flowCursor+n, 0), max(len(m.flows)-1, 0))
 			m.clampFlow()
+		} else if m.view == viewServices {
+			m.moveServices(n)
 		} else if t != nil {
 			t.Move(n)
 		}
@@ -603,6 +658,9 @@ func (m *Model) currentTable() *table {
 	case viewWorkloads:
 		return &m.workloads
 	case viewServices:
+		if m.onIngress {
+			return &m.ingresses
+		}
 		return &m.services
 	case viewEvents:
 		return &m.events
@@ -841,7 +899,7 @@ func (m *Model) Render() string {
 	case m.view == viewWorkloads:
 		content = m.workloads.View(st) + "\n" + m.workloadPods(body-m.workloads.height)
 	case m.view == viewServices:
-		content = m.services.View(st)
+		content = m.services.View(st) + "\n\n" + m.ingresses.View(st)
 	case m.view == viewEvents:
 		content = m.events.View(st)
 	case m.view == viewLogs:

@@ -77,12 +77,16 @@ type Service struct {
 	Ports           string
 }
 
-// Ingress is an Ingress.
+// Ingress is an Ingress, with kubectl's columns.
 type Ingress struct {
 	Namespace, Name string
 	Class           string
 	Hosts           string
 	Address         string
+	// Ports is "80", or "80, 443" when the Ingress terminates TLS, as
+	// kubectl get ingress prints it.
+	Ports   string
+	Created time.Time
 }
 
 // EndpointSlice counts the ready endpoints of one slice of a service.

@@ -31,6 +31,8 @@ type table struct {
 	// cellStyle colours a cell (status columns); nil or a zero style for none.
 	cellStyle func(col int, val string) (lipgloss.Style, bool)
 	empty     string
+	// blurred hides the cursor: another table of the view has the focus.
+	blurred bool
 }
 
 func (t *table) SetSize(w, h int) {
@@ -157,7 +159,7 @@ func (t *table) View(st Styles) string {
 			t.rows[r].Cells = t.rows[r].fill()
 		}
 		cells := t.rows[r].Cells
-		if r == t.cursor {
+		if r == t.cursor && !t.blurred {
 			var line strings.Builder
 			for i := range w {
 				if i > 0 {

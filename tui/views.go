@@ -150,19 +150,28 @@ func serviceRows(s *Store, ns, filter string) []row {
 			rows = append(rows, row{Key: "Service/" + v.Namespace + "/" + v.Name, Cells: []string{v.Namespace, v.Name, v.Type, v.ClusterIP, ext, v.Ports, fmt.Sprint(s.ReadyEndpoints(v.Namespace, v.Name))}})
 		}
 	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Key < rows[j].Key })
+	return rows
+}
+
+// ingressColumns are kubectl get ingress -A's.
+func ingressColumns() []column {
+	return []column{{Title: "NAMESPACE", Width: 9}, {Title: "NAME", Width: 10, Flex: true}, {Title: "CLASS", Width: 8},
+		{Title: "HOSTS", Width: 16, Flex: true}, {Title: "ADDRESS", Width: 13}, {Title: "PORTS", Width: 7}, {Title: "AGE", Width: 4}}
+}
+
+func ingressRows(s *Store, ns, filter string, now time.Time) []row {
+	var rows []row
 	for _, in := range s.Ingresses {
-		if (ns == "" || in.Namespace == ns) && matches(filter, in.Namespace, in.Name, in.Hosts) {
-			rows = append(rows, row{Key: "Ingress/" + in.Namespace + "/" + in.Name, Cells: []string{in.Namespace, in.Name, "Ingress", in.Class, in.Address, in.Hosts, ""}})
+		if (ns == "" || in.Namespace == ns) && matches(filter, in.Namespace, in.Name, in.Hosts, in.Class, in.Address) {
+			class := in.Class
+			if class == "" {
+				class = "<none>"
+			}
+			rows = append(rows, row{Key: "Ingress/" + in.Namespace + "/" + in.Name, Cells: []string{in.Namespace, in.Name, class, in.Hosts, in.Address, in.Ports, age(now.Sub(in.Created))}})
 		}
 	}
-	// Services first, then Ingresses, each by namespace and name.
-	sort.Slice(rows, func(i, j int) bool {
-		si, sj := strings.HasPrefix(rows[i].Key, "Service/"), strings.HasPrefix(rows[j].Key, "Service/")
-		if si != sj {
-			return si
-		}
-		return rows[i].Key < rows[j].Key
-	})
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Key < rows[j].Key })
 	return rows
 }
 
