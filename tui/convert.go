@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 // Convert turns an object an informer delivered into a Change, or reports
 // false for objects the console does not show.
 func Convert(obj any, deleted bool) (Change, bool) {
+	if v := reflect.ValueOf(obj); !v.IsValid() || v.Kind() == reflect.Pointer && v.IsNil() {
+		return Change{}, false
+	}
 	var c Change
 	switch o := obj.(type) {
 	case *corev1.Pod:

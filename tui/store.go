@@ -251,19 +251,22 @@ func (s *Store) apply(c Change, now time.Time) {
 			}
 			return
 		}
-		p := c.Obj.(*Pod)
+		p, ok := c.Obj.(*Pod)
+		if !ok {
+			return
+		}
 		s.Pods[c.Key] = p
 		s.observe(p, now)
 	case KindNode:
-		put(s.Nodes, c, func() *Node { return c.Obj.(*Node) })
+		put(s.Nodes, c)
 	case KindService:
-		put(s.Services, c, func() *Service { return c.Obj.(*Service) })
+		put(s.Services, c)
 	case KindIngress:
-		put(s.Ingresses, c, func() *Ingress { return c.Obj.(*Ingress) })
+		put(s.Ingresses, c)
 	case KindEndpointSlice:
-		put(s.Slices, c, func() *EndpointSlice { return c.Obj.(*EndpointSlice) })
+		put(s.Slices, c)
 	case KindLease:
-		put(s.Leases, c, func() *Lease { return c.Obj.(*Lease) })
+		put(s.Leases, c)
 	case KindNamespace:
 		if c.Deleted {
 			delete(s.Namespaces, c.Key)
@@ -275,7 +278,10 @@ func (s *Store) apply(c Change, now time.Time) {
 			delete(s.Events, c.Key)
 			return
 		}
-		e := c.Obj.(*Event)
+		e, ok := c.Obj.(*Event)
+		if !ok {
+			return
+		}
 		s.Events[c.Key] = e
 		if e.ObjKind == "Pod" && e.ObjUID != "" {
 			s.notePodEvent(e)
@@ -284,16 +290,22 @@ func (s *Store) apply(c Change, now time.Time) {
 			}
 		}
 	default:
-		put(s.Workloads, c, func() *Workload { return c.Obj.(*Workload) })
+		if _, ok := kindOrder[c.Kind]; ok {
+			put(s.Workloads, c)
+		}
+		// A kind the console does not know is ignored, never a panic.
 	}
 }
 
-func put[T any](m map[string]*T, c Change, obj func() *T) {
+// put stores or deletes c's object; an object of the wrong type is ignored.
+func put[T any](m map[string]*T, c Change) {
 	if c.Deleted {
 		delete(m, c.Key)
 		return
 	}
-	m[c.Key] = obj()
+	if o, ok := c.Obj.(*T); ok {
+		m[c.Key] = o
+	}
 }
 
 // observe notes when stages of a pod the console saw created are reached.
