@@ -173,22 +173,50 @@ func flowOf(p *Pod, ev *podEvents, seen *[numStages]time.Time, now time.Time) Fl
 	return f
 }
 
+// flowWindow is how long a pod's row stays in the flow view after the pod
+// settled (turned Ready, Succeeded or Failed, or was deleted), counted from
+// then, not from its creation: a pod that ran for days and just finished is
+// news, one that turned Ready days ago is not.
+const flowWindow = 10 * time.Minute
+
 // FlowItem is a pod in the flow view; its Flow is computed only when drawn.
 type FlowItem struct {
 	Pod  *Pod
 	Gone bool
 }
 
-// Flows returns the recent pods: created within window, or not yet ready, or
-// deleted less than flowGone ago; newest first.
+// podSettledAt says whether a pod has left the flow (it is Ready, or it
+// finished) and when, from its own status: the Ready condition's
+// transition, or the last container's finishedAt (zero if none says).
+func podSettledAt(p *Pod) (time.Time, bool) {
+	switch {
+	case p.Phase == "Succeeded" || p.Phase == "Failed":
+		return p.FinishedAt, true
+	case !p.ReadyAt.IsZero():
+		return p.ReadyAt, true
+	}
+	return time.Time{}, false
+}
+
+// Flows returns the pods of the flow view, newest first: those still on
+// their way or stuck (Pending, waiting for an image, crash-looping, never
+// Ready), however old, and those that settled or were deleted less than
+// window ago.
 func (s *Store) Flows(ns, filter string, now time.Time, window time.Duration) []FlowItem {
 	var out []FlowItem
-	add := func(p *Pod, gone bool) {
+	add := func(p *Pod, goneAt time.Time) {
 		if ns != "" && p.Namespace != ns {
 			return
 		}
-		settled := !p.ReadyAt.IsZero() || p.Phase == "Succeeded"
-		if !gone && settled && now.Sub(p.Created) > window {
+		at, settled := podSettledAt(p)
+		if settled && at.IsZero() {
+			at = s.settledSeen[p.UID]
+		}
+		gone := !goneAt.IsZero()
+		if gone {
+			settled, at = true, goneAt
+		}
+		if settled && now.Sub(at) > window {
 			return
 		}
 		if !matches(filter, p.Name, p.Namespace, p.Node, p.Status) {
@@ -197,10 +225,10 @@ func (s *Store) Flows(ns, filter string, now time.Time, window time.Duration) []
 		out = append(out, FlowItem{Pod: p, Gone: gone})
 	}
 	for _, p := range s.Pods {
-		add(p, false)
+		add(p, time.Time{})
 	}
 	for _, g := range s.Gone {
-		add(g.Pod, true)
+		add(g.Pod, g.At)
 	}
 	slices.SortFunc(out, func(x, y FlowItem) int {
 		a, b := x.Pod, y.Pod

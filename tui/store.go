@@ -170,9 +170,6 @@ type Health struct {
 // HealthMsg is a probe's result.
 type HealthMsg Health
 
-// flowGone is how long a deleted pod stays in the flow view.
-const flowGone = 2 * time.Minute
-
 // maxEvents bounds the events kept (the newest win).
 const maxEvents = 1000
 
@@ -192,8 +189,11 @@ type Store struct {
 	Health     Health
 	Version    uint64
 
-	// Gone keeps deleted pods for the flow view a while (flowGone).
+	// Gone keeps deleted pods for the flow view a while (flowWindow).
 	Gone map[string]gonePod
+	// settledSeen is when the console first saw a pod finished without a
+	// container's finishedAt to tell when (an evicted pod), by UID.
+	settledSeen map[string]time.Time
 	// podEvents: what events tell about a pod's flow, by pod UID.
 	podEvents map[string]*podEvents
 	// observed: when the console saw each stage of a pod reached, by UID,
@@ -221,6 +221,7 @@ func NewStore() *Store {
 		Services: map[string]*Service{}, Ingresses: map[string]*Ingress{}, Slices: map[string]*EndpointSlice{},
 		Leases: map[string]*Lease{}, Namespaces: map[string]bool{}, Events: map[string]*Event{},
 		Gone: map[string]gonePod{}, podEvents: map[string]*podEvents{}, observed: map[string]*[numStages]time.Time{},
+		settledSeen: map[string]time.Time{},
 	}
 }
 
@@ -248,6 +249,7 @@ func (s *Store) apply(c Change, now time.Time) {
 				s.Gone[p.UID] = gonePod{Pod: p, At: now}
 				delete(s.Pods, c.Key)
 				delete(s.observed, p.UID)
+				delete(s.settledSeen, p.UID)
 			}
 			return
 		}
@@ -257,6 +259,13 @@ func (s *Store) apply(c Change, now time.Time) {
 		}
 		s.Pods[c.Key] = p
 		s.observe(p, now)
+		if at, ok := podSettledAt(p); ok && at.IsZero() {
+			if _, seen := s.settledSeen[p.UID]; !seen {
+				s.settledSeen[p.UID] = now
+			}
+		} else {
+			delete(s.settledSeen, p.UID)
+		}
 	case KindNode:
 		put(s.Nodes, c)
 	case KindService:
@@ -372,12 +381,12 @@ func (s *Store) trimEvents() {
 	}
 }
 
-// Prune forgets deleted pods older than flowGone and event notes of pods
-// that no longer exist.
+// Prune forgets deleted pods whose rows have been in the flow view for
+// flowWindow, with their event notes.
 func (s *Store) Prune(now time.Time) {
 	changed := false
 	for uid, g := range s.Gone {
-		if now.Sub(g.At) > flowGone {
+		if now.Sub(g.At) > flowWindow {
 			delete(s.Gone, uid)
 			delete(s.podEvents, uid)
 			delete(s.observed, uid)

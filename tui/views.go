@@ -198,9 +198,6 @@ func eventRows(s *Store, ns, filter string, only *ObjRef, now time.Time) []row {
 
 // ---- Flow -------------------------------------------------------------------
 
-// flowWindow is how long a settled pod stays in the flow view.
-const flowWindow = 10 * time.Minute
-
 const stageW = 8
 
 func renderFlow(st Styles, s *Store, items []FlowItem, top, cursor, width, height int, now time.Time) string {
