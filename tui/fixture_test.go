@@ -166,6 +166,7 @@ func fixture() []Change {
 	crash := pod("worker-9", "node-b", -300, -299, -298, 0, 0, "CrashLoopBackOff")
 	crash.Restarts, crash.WaitingReason = 5, "CrashLoopBackOff"
 	crash.WaitingMessage = "back-off 2m40s restarting failed container=app"
+	crash.ContainerWaiting = map[string]string{"app": "CrashLoopBackOff"}
 	pods = append(pods, pending, pull, crash)
 	for _, p := range pods {
 		add(KindPod, p.Key(), p)

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
@@ -23,6 +25,9 @@ type logMsg struct {
 	lines []string
 	err   error
 	eof   bool
+	// srcErr is, for a merged stream, the sources that could not be opened
+	// (nil: the source opened after all), by source name.
+	srcErr map[string]error
 }
 
 // logReopenMsg retries a stream that failed (container not started yet,
@@ -37,8 +42,10 @@ type logStream struct {
 }
 
 // openLogs starts reading a container's log (or all of them, merged); chunks
-// arrive through readCmd.
-func openLogs(b Backend, id int, req LogRequest) (*logStream, tea.Cmd) {
+// arrive through readCmd. A single stream that fails is reopened by the
+// model; each source of a merged one retries on its own every retry, so one
+// waiting container does not restart the others.
+func openLogs(b Backend, id int, req LogRequest, retry time.Duration) (*logStream, tea.Cmd) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &logStream{id: id, ch: make(chan logMsg, 64), cancel: cancel}
 	if len(req.All) == 0 {
@@ -59,25 +66,69 @@ func openLogs(b Backend, id int, req LogRequest) (*logStream, tea.Cmd) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.pump(ctx, b, one, "["+c+"] ")
+			s.pumpRetrying(ctx, b, one, c, retry)
 		}()
 	}
 	go func() { wg.Wait(); close(s.ch) }()
 	return s, s.readCmd()
 }
 
-// pump reads one container's log into the stream's channel, each line with
-// prefix.
+// send hands m to the model unless the stream was left.
+func (s *logStream) send(ctx context.Context, m logMsg) bool {
+	select {
+	case s.ch <- m:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// pumpRetrying is one source of a merged stream: it opens the source until
+// it opens (reporting why not, as srcErr), then reads it to its end. There
+// is no point retrying a previous container that does not exist.
+func (s *logStream) pumpRetrying(ctx context.Context, b Backend, req LogRequest, src string, retry time.Duration) {
+	last := "" // the last error reported: a retry that fails the same way stays quiet
+	for {
+		rc, err := b.Logs(ctx, req)
+		if err == nil {
+			if last != "" && !s.send(ctx, logMsg{id: s.id, srcErr: map[string]error{src: nil}}) {
+				rc.Close()
+				return
+			}
+			s.read(ctx, rc, "["+src+"] ", true)
+			return
+		}
+		if err.Error() != last {
+			last = err.Error()
+			if !s.send(ctx, logMsg{id: s.id, srcErr: map[string]error{src: err}}) {
+				return
+			}
+		}
+		if noPrevious(req, err) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+	}
+}
+
+// pump reads a single container's log into the stream's channel.
 func (s *logStream) pump(ctx context.Context, b Backend, req LogRequest, prefix string) {
-	id := s.id
 	rc, err := b.Logs(ctx, req)
 	if err != nil {
-		select {
-		case s.ch <- logMsg{id: id, err: err}:
-		case <-ctx.Done():
-		}
+		s.send(ctx, logMsg{id: s.id, err: err})
 		return
 	}
+	s.read(ctx, rc, prefix, false)
+}
+
+// read reads rc into the stream's channel, each line with prefix, and
+// closes it. The end of one source of a merged stream is not the end of
+// the stream.
+func (s *logStream) read(ctx context.Context, rc io.ReadCloser, prefix string, merged bool) {
 	defer rc.Close()
 	r := bufio.NewReaderSize(rc, 64<<10)
 	batch := make([]string, 0, 256)
@@ -89,17 +140,17 @@ func (s *logStream) pump(ctx context.Context, b Backend, req LogRequest, prefix 
 		// Hand over what is buffered when the reader would block, so a
 		// slow stream still shows each line at once.
 		if err != nil || r.Buffered() == 0 || len(batch) >= 1000 {
-			if len(batch) > 0 || err != nil {
-				m := logMsg{id: id, lines: batch}
+			if len(batch) > 0 || err != nil && !merged {
+				m := logMsg{id: s.id, lines: batch}
 				if err == io.EOF {
-					// One container ending is not the end of a merged stream.
-					m.eof = prefix == ""
+					m.eof = true
 				} else if err != nil {
 					m.err = err
 				}
-				select {
-				case s.ch <- m:
-				case <-ctx.Done():
+				if merged {
+					m.eof, m.err = false, nil
+				}
+				if !s.send(ctx, m) {
 					return
 				}
 				batch = make([]string, 0, 256)
@@ -111,11 +162,21 @@ func (s *logStream) pump(ctx context.Context, b Backend, req LogRequest, prefix 
 	}
 }
 
+// noPrevious reports the API server's answer to a request for the previous
+// instance of a container that never restarted ("previous terminated
+// container "app" in pod "x" not found"): asking again will not help.
+func noPrevious(req LogRequest, err error) bool {
+	msg := err.Error()
+	return req.Previous && strings.Contains(msg, "previous terminated container") && strings.Contains(msg, "not found")
+}
+
 func (s *logStream) readCmd() tea.Cmd {
 	return func() tea.Msg {
 		m, ok := <-s.ch
 		if !ok {
-			return nil
+			// Every source of a merged stream ended. (A single stream's
+			// end came as its last message, and nothing reads after it.)
+			return logMsg{id: s.id, eof: true}
 		}
 		// Coalesce what else is ready into one message.
 		for len(m.lines) < 5000 && m.err == nil && !m.eof {
@@ -126,6 +187,12 @@ func (s *logStream) readCmd() tea.Cmd {
 				}
 				m.lines = append(m.lines, more.lines...)
 				m.err, m.eof = more.err, more.eof
+				for src, err := range more.srcErr {
+					if m.srcErr == nil {
+						m.srcErr = map[string]error{}
+					}
+					m.srcErr[src] = err
+				}
 				continue
 			default:
 			}
@@ -138,7 +205,10 @@ func (s *logStream) readCmd() tea.Cmd {
 // logView shows one container's log. Follow keeps the newest line in view; it
 // turns off when the user scrolls up and back on at the bottom.
 type logView struct {
-	req        LogRequest
+	req LogRequest
+	// what names the logs' owner in the title: a pod (ns/name) or a
+	// workload (deployment ns/name).
+	what       string
 	containers []string
 	lines      []string
 	dropped    int
@@ -150,14 +220,16 @@ type logView struct {
 	height     int
 	err        error
 	eof        bool
-	stream     *logStream
+	// srcErr is why sources of a merged stream have no log (yet).
+	srcErr map[string]error
+	stream *logStream
 }
 
 func (v *logView) SetSize(w, h int) { v.width, v.height = w, h }
 
 func (v *logView) reset(req LogRequest) {
 	v.req = req
-	v.lines, v.dropped, v.err, v.eof, v.top = nil, 0, nil, false, 0
+	v.lines, v.dropped, v.err, v.eof, v.top, v.srcErr = nil, 0, nil, false, 0, nil
 	v.follow = true
 }
 
@@ -227,13 +299,20 @@ func (v *logView) View(st Styles, waiting string) string {
 	if len(v.req.All) > 0 {
 		shown = "all containers"
 	}
-	title := fmt.Sprintf("Logs %s/%s [%s]", v.req.Namespace, v.req.Pod, shown)
+	what := v.what
+	if what == "" {
+		what = v.req.Namespace + "/" + v.req.Pod
+	}
+	title := fmt.Sprintf("Logs %s [%s]", what, shown)
 	if v.req.Previous {
 		title += " (previous)"
 	}
 	info := strings.Join([]string{flag("follow", v.follow), flag("wrap", v.wrap), flag("ts", v.req.Timestamps)}, " ")
 	if v.filter != "" {
 		info += " " + st.Accent.Render("/"+v.filter)
+	}
+	if n := len(v.srcErr); n > 0 && len(v.lines) > 0 {
+		info = st.Warn.Render(fmt.Sprintf("%d/%d without log", n, len(v.req.All))) + " " + info
 	}
 	b.WriteString(st.Header.Render(fit(title, max(v.width-ansi.StringWidth(info)-1, 10))) + " " + info)
 	lines := v.shown()
@@ -242,31 +321,26 @@ func (v *logView) View(st Styles, waiting string) string {
 	switch {
 	case len(lines) == 0:
 		out = []string{"", "  " + v.emptyMessage(st, waiting)}
-	default:
-		top := v.top
-		if v.follow {
-			top = v.bottomTop(len(lines))
+	case v.follow:
+		// The newest lines, filled from the bottom up: a wrapped line
+		// takes several rows.
+		for i := len(lines) - 1; i >= 0 && len(out) < h; i-- {
+			out = append(v.rows(lines[i]), out...)
 		}
-		for i := top; i < len(lines) && len(out) < h; i++ {
-			l := ansi.Strip(lines[i])
-			if v.wrap {
-				for _, w := range strings.Split(ansi.Hardwrap(l, max(v.width, 1), true), "\n") {
-					out = append(out, w)
-				}
-			} else {
-				out = append(out, ansi.Truncate(l, v.width, "…"))
-			}
-		}
-		if v.wrap && v.follow && len(out) > h {
+		if len(out) > h {
 			out = out[len(out)-h:]
+		}
+	default:
+		for i := v.top; i < len(lines) && len(out) < h; i++ {
+			out = append(out, v.rows(lines[i])...)
 		}
 		if len(out) > h {
 			out = out[:h]
 		}
-		if v.filter != "" {
-			for i := range out {
-				out[i] = highlight(out[i], v.filter, st.Match)
-			}
+	}
+	if len(lines) > 0 && v.filter != "" {
+		for i := range out {
+			out[i] = highlight(out[i], v.filter, st.Match)
 		}
 	}
 	for i := 0; i < h; i++ {
@@ -278,10 +352,37 @@ func (v *logView) View(st Styles, waiting string) string {
 	return b.String()
 }
 
+// rows is how a log line is drawn: cut to the width, or wrapped at word
+// boundaries (a word longer than the width is broken).
+func (v *logView) rows(l string) []string {
+	l = ansi.Strip(l)
+	if !v.wrap {
+		return []string{ansi.Truncate(l, v.width, "…")}
+	}
+	return strings.Split(ansi.Wrap(l, max(v.width, 1), ""), "\n")
+}
+
 // emptyMessage says why there is nothing to show, instead of a blank screen.
 func (v *logView) emptyMessage(st Styles, waiting string) string {
 	c := v.req.Container
+	if len(v.req.All) > 0 {
+		c = "these containers"
+	}
 	switch {
+	case v.err != nil && noPrevious(v.req, v.err):
+		return st.Warn.Render(fmt.Sprintf("No previous container: %s has not restarted, so there is no earlier log. Press p for the current log.", c))
+	case len(v.srcErr) > 0 && len(v.lines) == 0:
+		srcs := make([]string, 0, len(v.srcErr))
+		allNoPrev := true
+		for src, err := range v.srcErr {
+			srcs = append(srcs, src)
+			allNoPrev = allNoPrev && noPrevious(v.req, err)
+		}
+		if allNoPrev && v.eof {
+			return st.Warn.Render("No previous container: none of these containers has restarted. Press p for the current logs.")
+		}
+		sort.Strings(srcs)
+		return st.Warn.Render(fmt.Sprintf("No log yet from %d of %d containers: [%s] %v. Retrying…", len(srcs), len(v.req.All), srcs[0], v.srcErr[srcs[0]]))
 	case v.err != nil && waiting != "":
 		return st.Warn.Render(fmt.Sprintf("Container %s is waiting (%s); its log appears once it starts. Retrying…", c, waiting))
 	case v.err != nil && isUnreachable(v.err):

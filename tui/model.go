@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -283,6 +284,12 @@ func (m *Model) sizeServices() {
 // Service it goes on to the Ingresses, above the first Ingress back up.
 func (m *Model) moveServices(n int) {
 	switch {
+	case n >= 1<<30 && len(m.ingresses.rows) > 0: // G: the last Ingress
+		m.onIngress = true
+		m.ingresses.Move(n)
+	case n <= -1<<30 && len(m.services.rows) > 0: // g: the first Service
+		m.onIngress = false
+		m.services.Move(n)
 	case !m.onIngress && n > 0 && m.services.cursor >= len(m.services.rows)-1 && len(m.ingresses.rows) > 0:
 		m.onIngress = true
 		m.ingresses.cursor = 0
@@ -564,6 +571,9 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, m.keys.Bottom):
 		move(1 << 30)
 	}
+	if m.refuseReadonly(k) {
+		return nil
+	}
 	ref, ok := m.selected()
 	if !ok {
 		return nil
@@ -588,6 +598,7 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 		m.go_(viewEvents)
 	case key.Matches(k, m.keys.Delete):
 		if ref.Kind == "Event" {
+			m.setFlash("delete", errors.New("events expire on their own; the console does not delete them"))
 			return nil
 		}
 		m.confirm = &ref
@@ -599,39 +610,76 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 				m.input = fmt.Sprint(w.Desired)
 			}
 		} else {
-			m.flash = "only Deployments, StatefulSets and ReplicaSets scale"
+			m.setFlash("scale", errors.New("only Deployments, StatefulSets and ReplicaSets scale"))
 		}
 	case key.Matches(k, m.keys.Restart):
 		if ref.Kind == "Deployment" || ref.Kind == "StatefulSet" || ref.Kind == "DaemonSet" {
 			m.flash = "restarting " + ref.String() + "…"
 			return m.action("rollout restart of "+ref.String()+" started", func(ctx context.Context) error { return m.opts.Backend.Restart(ctx, ref) })
 		}
+		m.setFlash("rollout restart", errors.New("only Deployments, StatefulSets and DaemonSets restart"))
 	case key.Matches(k, m.keys.Shell):
 		if ref.Kind != "Pod" {
+			m.setFlash("shell", fmt.Errorf("%s: a shell opens in a pod; pick one in 4 Pods", ref))
 			return nil
 		}
-		p := m.store.Pods[ref.Namespace+"/"+ref.Name]
-		if p == nil || p.Phase != "Running" {
-			m.setFlash("shell", fmt.Errorf("%s is not running", ref))
-			return nil
-		}
-		cmd := m.opts.Backend.Shell(ref, p.Containers[0])
-		return tea.ExecProcess(cmd, func(err error) tea.Msg {
-			if err != nil {
-				return actionMsg{text: "shell", err: err}
-			}
-			return actionMsg{text: "shell closed"}
-		})
+		return m.shell(ref, "")
 	}
 	return nil
+}
+
+// shell suspends the console for a shell in a container (the first one
+// when container is ""), if it runs: exec into anything else fails.
+func (m *Model) shell(ref ObjRef, container string) tea.Cmd {
+	p := m.store.Pods[ref.Namespace+"/"+ref.Name]
+	if p == nil {
+		m.setFlash("shell", fmt.Errorf("%s is gone", ref))
+		return nil
+	}
+	if p.Phase != "Running" || p.Deleting {
+		m.setFlash("shell", fmt.Errorf("%s is not running (%s)", ref, p.Status))
+		return nil
+	}
+	if container == "" && len(p.Containers) > 0 {
+		container = p.Containers[0]
+	}
+	if why := p.ContainerWaiting[container]; why != "" {
+		m.setFlash("shell", fmt.Errorf("container %s of %s is not running (%s)", container, ref, why))
+		return nil
+	}
+	m.flash = "shell in " + ref.String() + " " + container + "…"
+	return tea.ExecProcess(m.opts.Backend.Shell(ref, container), func(err error) tea.Msg {
+		if err != nil {
+			return actionMsg{text: "shell", err: err}
+		}
+		return actionMsg{text: "shell closed"}
+	})
+}
+
+// refuseReadonly says why a key that would change the cluster does nothing
+// in a read-only console (its binding is disabled, so nothing else
+// answers it).
+func (m *Model) refuseReadonly(k tea.KeyPressMsg) bool {
+	if !m.opts.Readonly {
+		return false
+	}
+	for _, b := range []key.Binding{m.keys.Shell, m.keys.Delete, m.keys.Scale, m.keys.Restart} {
+		for _, bk := range b.Keys() {
+			if k.String() == bk {
+				m.setFlash("read-only console", fmt.Errorf("%s is turned off", b.Help().Desc))
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (m *Model) scale(text string) tea.Cmd {
 	ref := m.scaleRef
 	m.scaleRef = nil
-	n, err := strconv.Atoi(text)
+	n, err := strconv.ParseInt(text, 10, 32)
 	if ref == nil || err != nil || n < 0 {
-		m.setFlash("scale", fmt.Errorf("%q is not a replica count", text))
+		m.setFlash("scale", fmt.Errorf("%q is not a replica count (a whole number, 0 or more)", text))
 		return nil
 	}
 	m.flash = fmt.Sprintf("scaling %s to %d…", ref, n)
@@ -734,48 +782,69 @@ func (m *Model) textKey(k tea.KeyPressMsg) tea.Cmd {
 
 // ---- logs -------------------------------------------------------------------
 
+// openLogsFor opens the logs of what the cursor is on: a pod's first
+// container (c cycles), or every container of a workload's pods, merged.
+// What has no log of its own says so.
 func (m *Model) openLogsFor(ref ObjRef) tea.Cmd {
-	if ref.Kind != "Pod" {
-		// A workload's logs: its first pod's.
-		w := m.store.Workloads[ref.Kind+"/"+ref.Namespace+"/"+ref.Name]
-		if w == nil {
-			return nil
+	if ref.Kind == "Pod" {
+		var containers []string
+		if p := m.store.Pods[ref.Namespace+"/"+ref.Name]; p != nil {
+			containers = p.Containers
 		}
-		pods := m.store.PodsOf(w)
-		if len(pods) == 0 {
-			m.flash = "no pods under " + ref.String()
-			return nil
+		c := ""
+		if len(containers) > 0 {
+			c = containers[0]
 		}
-		if len(pods) > 1 {
-			// A workload's logs: every container of every pod, merged.
-			var all []string
-			for _, p := range pods {
-				for _, c := range p.Containers {
-					all = append(all, p.Name+"/"+c)
-				}
-			}
-			m.logs.containers = nil
-			m.logs.filter = ""
-			m.logs.wrap = false
-			m.go_(viewLogs)
-			return m.openLogs(LogRequest{Namespace: ref.Namespace, Pod: ref.Name, All: all, TailLines: 1000})
+		return m.startLogs(ref.Namespace+"/"+ref.Name, containers, LogRequest{Namespace: ref.Namespace, Pod: ref.Name, Container: c, TailLines: 1000})
+	}
+	w := m.store.Workloads[ref.Kind+"/"+ref.Namespace+"/"+ref.Name]
+	if w == nil {
+		what := strings.ToLower(ref.Kind) + "s"
+		if strings.HasSuffix(ref.Kind, "s") {
+			what = strings.ToLower(ref.Kind) + "es" // ingresses
 		}
-		ref = ObjRef{Kind: "Pod", Namespace: pods[0].Namespace, Name: pods[0].Name}
+		if ref.Kind == "Service" || ref.Kind == "Ingress" {
+			what += " route traffic to pods but have no log of their own"
+		} else {
+			what += " have no log"
+		}
+		m.setFlash("logs", fmt.Errorf("%s: press l on one of the pods (4) or a workload (3)", what))
+		return nil
 	}
-	p := m.store.Pods[ref.Namespace+"/"+ref.Name]
-	var containers []string
-	if p != nil {
-		containers = p.Containers
+	pods := m.store.PodsOf(w)
+	if len(pods) == 0 {
+		m.flash = "no pods under " + ref.String()
+		return nil
 	}
-	c := ""
-	if len(containers) > 0 {
-		c = containers[0]
+	if len(pods) == 1 {
+		// One pod: all its containers merged, and c cycles through them.
+		p := pods[0]
+		req := LogRequest{Namespace: p.Namespace, Pod: p.Name, TailLines: 1000}
+		if len(p.Containers) > 1 {
+			req.All = append([]string(nil), p.Containers...)
+		} else if len(p.Containers) == 1 {
+			req.Container = p.Containers[0]
+		}
+		return m.startLogs(ref.String()+" · "+p.Name, p.Containers, req)
 	}
+	// Several pods: every container of every pod, merged.
+	var all []string
+	for _, p := range pods {
+		for _, c := range p.Containers {
+			all = append(all, p.Name+"/"+c)
+		}
+	}
+	return m.startLogs(ref.String(), nil, LogRequest{Namespace: ref.Namespace, Pod: ref.Name, All: all, TailLines: 1000})
+}
+
+// startLogs switches to the logs view for a new request.
+func (m *Model) startLogs(what string, containers []string, req LogRequest) tea.Cmd {
+	m.logs.what = what
 	m.logs.containers = containers
 	m.logs.filter = ""
 	m.logs.wrap = false
 	m.go_(viewLogs)
-	return m.openLogs(LogRequest{Namespace: ref.Namespace, Pod: ref.Name, Container: c, TailLines: 1000})
+	return m.openLogs(req)
 }
 
 func (m *Model) openLogs(req LogRequest) tea.Cmd {
@@ -784,7 +853,7 @@ func (m *Model) openLogs(req LogRequest) tea.Cmd {
 	}
 	m.logSeq++
 	m.logs.reset(req)
-	s, cmd := openLogs(m.opts.Backend, m.logSeq, req)
+	s, cmd := openLogs(m.opts.Backend, m.logSeq, req, m.opts.Retry)
 	m.logs.stream = s
 	return cmd
 }
@@ -795,8 +864,21 @@ func (m *Model) onLog(msg logMsg) tea.Cmd {
 	}
 	m.logs.append(msg.lines)
 	m.logs.eof = m.logs.eof || msg.eof
+	for src, err := range msg.srcErr {
+		if m.logs.srcErr == nil {
+			m.logs.srcErr = map[string]error{}
+		}
+		if err == nil {
+			delete(m.logs.srcErr, src)
+		} else {
+			m.logs.srcErr[src] = err
+		}
+	}
 	if msg.err != nil {
 		m.logs.err = msg.err
+		if noPrevious(m.logs.req, msg.err) {
+			return nil // it will not appear by asking again
+		}
 		id := msg.id
 		return tea.Tick(m.opts.Retry, func(time.Time) tea.Msg { return logReopenMsg{id: id} })
 	}
@@ -807,6 +889,9 @@ func (m *Model) onLog(msg logMsg) tea.Cmd {
 }
 
 func (m *Model) logKey(k tea.KeyPressMsg) tea.Cmd {
+	if m.refuseReadonly(k) {
+		return nil
+	}
 	page := max(m.logs.body()-1, 1)
 	switch {
 	case key.Matches(k, m.keys.Up):
@@ -858,10 +943,12 @@ func (m *Model) logKey(k tea.KeyPressMsg) tea.Cmd {
 			return m.openLogs(req)
 		}
 	case key.Matches(k, m.keys.Shell):
+		if len(m.logs.req.All) > 0 && m.logs.containers == nil {
+			m.setFlash("shell", errors.New("these are several pods' logs; open one pod's (4, l) for a shell"))
+			return nil
+		}
 		ref := ObjRef{Kind: "Pod", Namespace: m.logs.req.Namespace, Name: m.logs.req.Pod}
-		return tea.ExecProcess(m.opts.Backend.Shell(ref, m.logs.req.Container), func(err error) tea.Msg {
-			return actionMsg{text: "shell closed", err: err}
-		})
+		return m.shell(ref, m.logs.req.Container)
 	}
 	return nil
 }
