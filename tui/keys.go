@@ -64,7 +64,8 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	return []key.Binding{k.Command, k.Filter, k.Help, k.Back, k.Quit}
 }
 
-// FullHelp is the `?` overlay.
+// FullHelp is every key, grouped: moving, the console, actions on the
+// selection, the logs view.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Enter, k.Back},
@@ -72,4 +73,59 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 		{k.Logs, k.Describe, k.YAML, k.Events, k.Shell, k.Delete, k.Scale, k.Restart},
 		{k.Follow, k.Wrap, k.Timestamps, k.Previous, k.Container},
 	}
+}
+
+// HelpFor is the `?` overlay of a view: here are the keys that act in it,
+// the view's own first, then moving and the console's; other is the keys
+// that act in other views.
+func (k KeyMap) HelpFor(v viewID) (here, other [][]key.Binding) {
+	var own []key.Binding
+	switch v {
+	case viewFlow, viewPods:
+		own = []key.Binding{k.Logs, k.Describe, k.YAML, k.Events, k.Shell, k.Delete}
+	case viewWorkloads:
+		own = []key.Binding{k.Logs, k.Describe, k.YAML, k.Events, k.Delete, k.Scale, k.Restart}
+	case viewServices:
+		own = []key.Binding{k.Describe, k.YAML, k.Events, k.Delete}
+	case viewEvents:
+		own = []key.Binding{k.Describe, k.YAML}
+	case viewLogs:
+		own = []key.Binding{k.Follow, k.Wrap, k.Timestamps, k.Previous, k.Container, k.Shell}
+	}
+	if len(own) > 0 {
+		here = append(here, own)
+	}
+	nav := []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Enter, k.Back}
+	if v == viewLogs || v == viewText {
+		nav = []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Back}
+	}
+	general := []key.Binding{k.Command, k.Filter, k.Views, k.Help, k.Quit}
+	if v == viewOverview {
+		// Nothing to move through or select there.
+		here = append(here, general)
+		other = append(other, nav)
+	} else {
+		here = append(here, nav, general)
+	}
+	shown := map[string]bool{}
+	for _, g := range append(append([][]key.Binding(nil), here...), other...) {
+		for _, b := range g {
+			shown[b.Help().Key] = true
+		}
+	}
+	for _, g := range [][]key.Binding{
+		{k.Enter, k.Logs, k.Describe, k.YAML, k.Events, k.Shell, k.Delete, k.Scale, k.Restart},
+		{k.Follow, k.Wrap, k.Timestamps, k.Previous, k.Container},
+	} {
+		var rest []key.Binding
+		for _, b := range g {
+			if !shown[b.Help().Key] {
+				rest = append(rest, b)
+			}
+		}
+		if len(rest) > 0 {
+			other = append(other, rest)
+		}
+	}
+	return here, other
 }

@@ -1095,21 +1095,92 @@ func (m *Model) footer() string {
 
 func (m *Model) helpView(height int) string {
 	hints := map[viewID]string{
-		viewFlow:      "Each new pod moves through the flow: stored → scheduled → network → image pulled → started → running → ready, with the time each step took. A stuck step shows its reason in place.",
+		viewFlow:      "Each new pod moves through the flow: stored → scheduled → network → image pulled → started → running → ready, with the time each step took; a stuck step shows why. Rows stay 10 minutes after a pod settles; stuck pods stay while stuck.",
 		viewOverview:  "The control plane's health, the nodes with requested/allocatable resources and their kubelets' leases, and the last warnings.",
 		viewWorkloads: "ready/desired with a rollout bar; the pods of the selected workload below.",
-		viewPods:      "Every pod; l logs, d describe, y YAML, e events.",
-		viewServices:  "Services with their ready endpoints, then Ingresses.",
-		viewEvents:    "Events, newest first.",
-		viewLogs:      "Follow stops when you scroll up and resumes at the bottom (G). / filters lines, w wraps, t timestamps, p previous container, c next container.",
-		viewText:      "↑/↓ scroll, / search, esc back.",
+		viewPods:      "Every pod, with kubectl's columns; enter opens its logs.",
+		viewServices:  "Services with their ready endpoints; below them, Ingresses. The cursor moves on from one table to the other.",
+		viewEvents:    "Events, newest first; e on an object shows only its own.",
+		viewLogs:      "Follow stops when you scroll up and resumes at the bottom (G or f). / keeps only the lines that match.",
+		viewText:      "Describe or YAML of the selection; / finds and marks text.",
 	}
 	hint := hints[m.view]
 	if !m.opts.Readonly && (m.view == viewPods || m.view == viewWorkloads) {
-		hint += " s shell, ctrl-d delete (asks first), S scale, r rollout restart."
+		hint += " ctrl-d asks before it deletes."
 	}
-	out := m.styles.Header.Render("Help: "+viewNames[m.view]) + "\n" + ansi.Wordwrap(hint, m.width, " ") + "\n\n" + m.help.FullHelpView(m.keys.FullHelp())
-	return fitLines(out, height)
+	here, other := m.keys.HelpFor(m.view)
+	out := []string{m.styles.Header.Render("Help: " + viewNames[m.view])}
+	out = append(out, wrapWords(hint, m.width)...)
+	out = append(out, "")
+	out = append(out, m.helpColumns(here)...)
+	if rest := m.helpColumns(other); len(rest) > 0 {
+		out = append(out, "", m.styles.Muted.Render("In other views:"))
+		out = append(out, rest...)
+	}
+	return fitLines(strings.Join(out, "\n"), height)
+}
+
+// wrapWords breaks text into lines of at most width cells at spaces only
+// (ansi.Wordwrap also breaks at hyphens, which splits "ctrl-d").
+func wrapWords(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = w
+		case ansi.StringWidth(line)+1+ansi.StringWidth(w) <= width:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, width, "…")
+	}
+	return lines
+}
+
+// helpColumns lays key groups out as columns side by side, going on to
+// another row of columns when the next does not fit the width (the help
+// bubble would cut it to "…").
+func (m *Model) helpColumns(groups [][]key.Binding) []string {
+	const sep = "   "
+	var rows [][]string
+	var row []string
+	width := 0
+	for _, g := range groups {
+		col := m.help.FullHelpView([][]key.Binding{g})
+		if strings.TrimSpace(ansi.Strip(col)) == "" {
+			continue // every key of it is off (read-only)
+		}
+		w := lipgloss.Width(col)
+		if len(row) > 0 && width+len(sep)+w > m.width {
+			rows = append(rows, row)
+			row, width = nil, 0
+		}
+		if len(row) > 0 {
+			row = append(row, sep)
+			width += len(sep)
+		}
+		row = append(row, col)
+		width += w
+	}
+	if len(row) > 0 {
+		rows = append(rows, row)
+	}
+	var out []string
+	for i, r := range rows {
+		if i > 0 {
+			out = append(out, "")
+		}
+		out = append(out, strings.Split(lipgloss.JoinHorizontal(lipgloss.Top, r...), "\n")...)
+	}
+	return out
 }
 
 // workloadPods lists the pods of the selected workload under the table.
