@@ -49,10 +49,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	_, noColor := os.LookupEnv("NO_COLOR")
 	m := New(Options{
 		Backend: backend, Source: NewSource(client, cfg.Log), Client: client,
-		Server: rc.Host, Namespace: cfg.Namespace, Readonly: cfg.Readonly, NoColor: noColor,
+		Server: rc.Host, Namespace: cfg.Namespace, Readonly: cfg.Readonly, NoColor: NoColor(os.LookupEnv),
 	})
 	p := tea.NewProgram(m, tea.WithContext(ctx))
 	_, err = p.Run()
@@ -61,4 +60,11 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		return fmt.Errorf("console: %w", err)
 	}
 	return nil
+}
+
+// NoColor reports whether the environment asks for no colour: NO_COLOR
+// set to anything but the empty string, as https://no-color.org says.
+func NoColor(lookupEnv func(string) (string, bool)) bool {
+	v, ok := lookupEnv("NO_COLOR")
+	return ok && v != ""
 }
