@@ -118,7 +118,9 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 // Credentials come from the pod's pull secrets (kubernetes.io/dockerconfigjson
 // and kubernetes.io/dockercfg), else from registries.yaml. A failed pull
 // wraps ErrPullFailed and, if the registry has no such image, ErrImageNotFound.
-func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.PullPolicy, pullSecrets []corev1.Secret) (img client.Image, pulled bool, err error) {
+// onPull, when not nil, is called just before a pull starts (the kubelet's
+// "Pulling" event); the image is looked up only once either way.
+func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.PullPolicy, pullSecrets []corev1.Secret, onPull func()) (img client.Image, pulled bool, err error) {
 	ctx = r.WithNamespace(ctx)
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -154,6 +156,9 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.Pul
 	}
 	// Pods starting together often want the same image: one pull serves
 	// them all (keyed by name and secrets, so credentials never leak across).
+	if onPull != nil {
+		onPull()
+	}
 	key := name + "\x00" + secretsKey(pullSecrets)
 	v, err, _ := r.pulls.Do(key, func() (any, error) { return r.pull(ctx, named, pullSecrets) })
 	if err != nil {

@@ -99,7 +99,12 @@ func TestEnsureImagePolicies(t *testing.T) {
 	}
 	for _, st := range steps {
 		before := manifests.Load()
-		img, pulled, err := r.EnsureImage(ctx, st.ref, st.policy, nil)
+		onPull := 0
+		img, pulled, err := r.EnsureImage(ctx, st.ref, st.policy, nil, func() { onPull++ })
+		// The kubelet's "Pulling" event: announced exactly when a pull starts.
+		if wantOnPull := st.wantReqs != 0; (onPull == 1) != wantOnPull || onPull > 1 {
+			t.Errorf("%s: onPull called %d times, want it once only if a pull starts (%v)", st.name, onPull, wantOnPull)
+		}
 		if st.wantErr != nil {
 			if !errors.Is(err, st.wantErr) {
 				t.Fatalf("%s: EnsureImage(%q) = %v, want %v", st.name, st.ref, err, st.wantErr)
@@ -124,7 +129,7 @@ func TestEnsureImagePolicies(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
-			_, _, err := r.EnsureImage(ctx, "busybox:together", corev1.PullIfNotPresent, nil)
+			_, _, err := r.EnsureImage(ctx, "busybox:together", corev1.PullIfNotPresent, nil, nil)
 			errs <- err
 		}()
 	}
@@ -136,13 +141,13 @@ func TestEnsureImagePolicies(t *testing.T) {
 
 	// A missing image is both ErrPullFailed and ErrImageNotFound, with the
 	// image's full name in the message (the kubelet's ErrImagePull event).
-	_, _, err := r.EnsureImage(ctx, reg+"/apps/nothere:1", corev1.PullIfNotPresent, nil)
+	_, _, err := r.EnsureImage(ctx, reg+"/apps/nothere:1", corev1.PullIfNotPresent, nil, nil)
 	if !errors.Is(err, ErrPullFailed) || !errors.Is(err, ErrImageNotFound) || !strings.Contains(err.Error(), reg+"/apps/nothere:1") {
 		t.Fatalf("missing image on the registry itself: %v; want ErrPullFailed and ErrImageNotFound naming it", err)
 	}
 
 	// By the registry's own loopback name: plain HTTP after https fails.
-	if _, pulled, err := r.EnsureImage(ctx, reg+"/apps/web:1", corev1.PullIfNotPresent, nil); err != nil || !pulled {
+	if _, pulled, err := r.EnsureImage(ctx, reg+"/apps/web:1", corev1.PullIfNotPresent, nil, nil); err != nil || !pulled {
 		t.Fatalf("pull from loopback registry by name: pulled %v, %v", pulled, err)
 	}
 	_, task, out := runTask(t, r, reg+"/apps/web:1", "echo", "pulled and running")
@@ -169,7 +174,7 @@ func TestEnsureImageAuth(t *testing.T) {
 	ctx := context.Background()
 	ref := authed + "/private/app:1"
 
-	_, _, err := r.EnsureImage(ctx, ref, corev1.PullIfNotPresent, nil)
+	_, _, err := r.EnsureImage(ctx, ref, corev1.PullIfNotPresent, nil, nil)
 	if !errors.Is(err, ErrPullFailed) || errors.Is(err, ErrImageNotFound) {
 		t.Fatalf("pull with wrong registries.yaml credentials = %v; want ErrPullFailed, not ErrImageNotFound", err)
 	}
@@ -181,14 +186,14 @@ func TestEnsureImageAuth(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "regcred"}, Type: corev1.SecretTypeDockerConfigJson,
 			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(dockerConfigJSON)}},
 	}
-	if _, pulled, err := r.EnsureImage(ctx, ref, corev1.PullIfNotPresent, secrets); err != nil || !pulled {
+	if _, pulled, err := r.EnsureImage(ctx, ref, corev1.PullIfNotPresent, secrets, nil); err != nil || !pulled {
 		t.Fatalf("pull with dockerconfigjson secret: pulled %v, %v", pulled, err)
 	}
 
 	legacy := []corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "old"}, Type: corev1.SecretTypeDockercfg,
 		Data: map[string][]byte{corev1.DockerConfigKey: []byte(fmt.Sprintf(`{"http://%s/private":{"auth":%q}}`,
 			authed, base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))))}}}
-	if _, pulled, err := r.EnsureImage(ctx, authed+"/private/app:2", corev1.PullIfNotPresent, legacy); err != nil || !pulled {
+	if _, pulled, err := r.EnsureImage(ctx, authed+"/private/app:2", corev1.PullIfNotPresent, legacy, nil); err != nil || !pulled {
 		t.Fatalf("pull with dockercfg secret: pulled %v, %v", pulled, err)
 	}
 
@@ -201,7 +206,7 @@ func TestEnsureImageAuth(t *testing.T) {
 `, authed, base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))))
 	r.Close()
 	r2 := startTest(t, cfg2)
-	if _, pulled, err := r2.EnsureImage(ctx, ref, corev1.PullIfNotPresent, nil); err != nil || !pulled {
+	if _, pulled, err := r2.EnsureImage(ctx, ref, corev1.PullIfNotPresent, nil, nil); err != nil || !pulled {
 		t.Fatalf("pull with registries.yaml auth: pulled %v, %v", pulled, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,6 +68,17 @@ type record struct {
 	exitCode int32
 	reason   string
 	exited   bool // finished, exit recorded in labels
+	// waitStart waits until a new sandbox's pause process has started and
+	// says whether it did; nil for containers and for sandboxes found running.
+	waitStart func() error
+}
+
+// sandboxStarted waits for a sandbox created by this sync to start.
+func (r *record) sandboxStarted() error {
+	if r.waitStart == nil {
+		return nil
+	}
+	return r.waitStart()
 }
 
 func (r *record) name() string { return r.labels[labelContainerName] }
@@ -322,12 +334,20 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod, netns, pod
 		_ = c.Delete(ctx)
 		return nil, fmt.Errorf("create sandbox task: %w", err)
 	}
-	if err := task.Start(ctx); err != nil {
-		_, _ = task.Delete(ctx, containerd.WithProcessKill)
-		_ = c.Delete(ctx)
-		return nil, fmt.Errorf("start sandbox: %w", err)
-	}
-	return &record{id: id, labels: labels, c: c, running: true, pid: task.Pid(), started: time.Now(), created: time.Now()}, nil
+	// The pause process starts while the kubelet creates the pod's first
+	// containers: they only need its namespaces, which exist once the task
+	// is created. A container's own start waits for it (sandboxStarted).
+	r := &record{id: id, labels: labels, c: c, running: true, pid: task.Pid(), started: time.Now(), created: time.Now()}
+	r.waitStart = sync.OnceValue(func() error {
+		if err := task.Start(ctx); err != nil {
+			_, _ = task.Delete(ctx, containerd.WithProcessKill)
+			_ = c.Delete(ctx)
+			return fmt.Errorf("start sandbox: %w", err)
+		}
+		return nil
+	})
+	go r.waitStart()
+	return r, nil
 }
 
 // dynamic reports whether the executable needs the host's shared libraries.
@@ -343,6 +363,11 @@ func dynamic(path string) bool {
 		}
 	}
 	return false
+}
+
+// containerID names one instance of a pod's container in containerd.
+func containerID(uid types.UID, name string, restart int) string {
+	return fmt.Sprintf("%s-%s-%d", shortUID(uid), name, restart)
 }
 
 func shortUID(uid types.UID) string {
@@ -366,12 +391,14 @@ func podLabels(pod *corev1.Pod, container, kind string, restart int) map[string]
 
 // startContainer creates and starts one instance of a pod's container, its
 // output going to the CRI log file through the log driver.
-func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, kind string, restart int, sb *record, img containerd.Image, volumes map[string]string) (*record, error) {
+// leftover is a container of the same id that listPod found (a start that
+// failed half-way), or nil.
+func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, kind string, restart int, sb *record, leftover *record, img containerd.Image, volumes map[string]string) (*record, error) {
 	ctx = k.rt.WithNamespace(ctx)
-	id := fmt.Sprintf("%s-%s-%d", shortUID(pod.UID), c.Name, restart)
+	id := containerID(pod.UID, c.Name, restart)
 	// A leftover of the same id (a start that failed half-way) goes first.
-	if old, err := k.rt.Client().LoadContainer(ctx, id); err == nil {
-		k.removeContainer(ctx, &record{id: id, c: old})
+	if leftover != nil {
+		k.removeContainer(ctx, leftover)
 	}
 	cgroup := filepath.Join(filepath.Dir(sb.labels[labelCgroup]), id)
 	opts, err := k.containerSpec(ctx, pod, c, sb, img, volumes, cgroup)
@@ -419,6 +446,11 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 	if err != nil {
 		_ = cont.Delete(ctx, containerd.WithSnapshotCleanup)
 		return nil, fmt.Errorf("create task: %w", err)
+	}
+	if err := sb.sandboxStarted(); err != nil {
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		_ = cont.Delete(ctx, containerd.WithSnapshotCleanup)
+		return nil, err
 	}
 	now := time.Now()
 	if err := task.Start(ctx); err != nil {

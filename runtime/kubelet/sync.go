@@ -73,7 +73,7 @@ func (w *podWorker) sync(ctx context.Context, pod *corev1.Pod, removed bool) (fi
 func isTerminal(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p == corev1.PodFailed }
 
 // syncContainers: volumes, sandbox, init containers in order, app containers.
-func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cList) error {
+func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cList) (err error) {
 	k := w.k
 	node := k.getNode()
 	vols, err := k.vols.Setup(ctx, pod, node)
@@ -103,6 +103,13 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 			return err
 		}
 		l.sandbox = sb
+		// The pause process starts meanwhile; this sync ends only once it has.
+		defer func() {
+			if serr := sb.sandboxStarted(); serr != nil {
+				k.rec.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", serr)
+				err = errors.Join(err, serr)
+			}
+		}()
 	}
 	w.sandboxReady = true
 	w.podIP = sb.labels[labelPodIP]
@@ -127,7 +134,8 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 			}
 			return w.start(ctx, pod, l, c, kindInit, r.restart+1, sb, vols)
 		default:
-			return nil
+			// Created, never started: the kubelet stopped between the two.
+			return w.start(ctx, pod, l, c, kindInit, r.restart, sb, vols)
 		}
 	}
 	var errs []error
@@ -147,6 +155,10 @@ func (w *podWorker) syncContainers(ctx context.Context, pod *corev1.Pod, l *cLis
 				continue
 			}
 			errs = append(errs, w.start(ctx, pod, l, c, kindApp, r.restart+1, sb, vols))
+		default:
+			// Created, never started (the kubelet stopped between the two):
+			// the same instance again, in place of the leftover.
+			errs = append(errs, w.start(ctx, pod, l, c, kindApp, r.restart, sb, vols))
 		}
 		k.pruneInstances(ctx, l.containers[c.Name])
 	}
@@ -206,7 +218,17 @@ func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, l *cList, c *cor
 		return nil // reported as ErrImagePull / ErrImageNeverPull
 	}
 	delete(w.pullBackoff, c.Name)
-	r, err := k.startContainer(ctx, pod, c, kind, restart, sb, img, vols)
+	var leftover *record
+	rest := l.containers[c.Name][:0:0]
+	for _, o := range l.containers[c.Name] {
+		if o.id == containerID(pod.UID, c.Name, restart) {
+			leftover = o
+			continue
+		}
+		rest = append(rest, o)
+	}
+	r, err := k.startContainer(ctx, pod, c, kind, restart, sb, leftover, img, vols)
+	l.containers[c.Name] = rest // the leftover is gone either way
 	if err != nil {
 		reason := "CreateContainerError"
 		if isConfigError(err) {
@@ -218,7 +240,7 @@ func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, l *cList, c *cor
 		return nil
 	}
 	delete(w.waiting, c.Name)
-	l.containers[c.Name] = append([]*record{r}, l.containers[c.Name]...)
+	l.containers[c.Name] = append([]*record{r}, rest...)
 	k.rec.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	k.rec.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	if kind == kindApp {
@@ -242,11 +264,9 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 			secrets = append(secrets, *s)
 		}
 	}
-	policy := c.ImagePullPolicy
-	if policy != corev1.PullNever && !k.imagePresent(ctx, c.Image) || policy == corev1.PullAlways {
+	img, pulled, err := k.rt.EnsureImage(ctx, c.Image, c.ImagePullPolicy, secrets, func() {
 		k.rec.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
-	}
-	img, pulled, err := k.rt.EnsureImage(ctx, c.Image, policy, secrets)
+	})
 	if err == nil {
 		if pulled {
 			k.rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q", c.Image)
@@ -413,14 +433,4 @@ func (k *Kubelet) pruneInstances(ctx context.Context, rs []*record) {
 			_ = os.Remove(p)
 		}
 	}
-}
-
-// imagePresent tells whether containerd already has the image.
-func (k *Kubelet) imagePresent(ctx context.Context, ref string) bool {
-	name, err := rtcontainerd.NormalizeImage(ref)
-	if err != nil {
-		return false
-	}
-	_, err = k.rt.Client().GetImage(k.rt.WithNamespace(ctx), name)
-	return err == nil
 }

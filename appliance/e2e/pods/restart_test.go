@@ -18,6 +18,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -461,6 +462,76 @@ func TestKill9RestartKeepsPods(t *testing.T) {
 	if n := strings.Count(logs, "tick 0\n"); n != 1 {
 		t.Errorf("kubectl logs keep has %d 'tick 0' lines: the container restarted", n)
 	}
+}
+
+// TestRestartStartsHalfStartedContainer: the kubelet stopped after
+// creating a container's task but before starting it (kill -9 between the
+// two containerd calls). The restarted kubelet starts that instance afresh,
+// in place of the created task, instead of leaving the pod waiting forever.
+func TestRestartStartsHalfStartedContainer(t *testing.T) {
+	a := newAgentProcess(t)
+	ctx := context.Background()
+	p1, c := a.start(t, true)
+	out, err := exec.Command(testcluster.Binary(t), "image", "import", "--containerd-socket", a.socket(),
+		testimage.BusyboxTar(t, testcluster.BusyboxImage)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("appliance image import: %v\n%s", err, out)
+	}
+	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, busyboxPod("half", "sleep", "3600"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := waitPod(t, c, "default", "half", "Running and Ready", running)
+	if err := p1.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !p1.WaitExit(30 * time.Second) {
+		t.Fatal("appliance did not die of SIGKILL")
+	}
+
+	// Make "main" what a kill -9 between NewTask and Start leaves: its
+	// container with a created task that never ran.
+	rt := connectContainerd(t, a.socket())
+	main := runningTasks(t, rt, p.UID, "POD", "main")["main"]
+	cctx := rt.WithNamespace(ctx)
+	cont, err := rt.Client().LoadContainer(cctx, main.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := cont.Task(cctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited, err := task.Wait(cctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Kill(cctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	if _, err := task.Delete(cctx); err != nil {
+		t.Fatal(err)
+	}
+	created, err := cont.NewTask(cctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := created.Status(cctx); err != nil || st.Status != containerd.Created {
+		t.Fatalf("half-started task: status %v, %v; want created", st.Status, err)
+	}
+
+	_, c2 := a.start(t, true)
+	waitPod(t, c2, "default", "half", "Running and Ready after the restart, main started again", func(p *corev1.Pod) bool {
+		return running(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+	})
+	pollUntil(t, 30*time.Second, "main runs a live process (not the created task)", func() (bool, error) {
+		for _, tk := range mustPodTasks(t, rt, p.UID) {
+			if tk.name == "main" {
+				return tk.status == containerd.Running && pidAlive(tk.pid), nil
+			}
+		}
+		return false, nil
+	})
 }
 
 // dumpOnFailure logs the pods and events of ns when the test has failed, while
