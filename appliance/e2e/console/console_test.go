@@ -3,11 +3,16 @@
 package console
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,23 +20,53 @@ import (
 	"github.com/appliance/appliance/appliance/testcluster"
 )
 
-// screen is `appliance console` running in a private tmux server.
+// screen is a command (the console) running in a private tmux server.
 type screen struct {
 	t      *testing.T
 	socket string
 }
 
-func startConsole(t *testing.T, kubeconfig string, w, h int) *screen {
+// sessions numbers the tmux servers of this test process, so that a test can
+// run two consoles side by side.
+var sessions atomic.Int64
+
+// startConsole runs `appliance console --kubeconfig kubeconfig flags...` in a
+// w×h terminal.
+func startConsole(t *testing.T, kubeconfig string, w, h int, flags ...string) *screen {
+	t.Helper()
+	args := append([]string{"console", "--kubeconfig", kubeconfig}, flags...)
+	return startTerminal(t, w, h, []string{"KUBECONFIG="}, args...)
+}
+
+// startTerminal runs the appliance binary with args in a w×h tmux terminal
+// with the extra environment env (KEY=value); its stderr is logged if the
+// test fails.
+func startTerminal(t *testing.T, w, h int, env []string, args ...string) *screen {
+	t.Helper()
+	stderr := filepath.Join(t.TempDir(), "stderr")
+	s := startShell(t, w, h, env, fmt.Sprintf("%s %s 2>%s", testcluster.Binary(t), strings.Join(args, " "), stderr))
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(stderr); err == nil && len(b) > 0 && t.Failed() {
+			t.Logf("stderr of `appliance %s`:\n%s", strings.Join(args, " "), b)
+		}
+	})
+	return s
+}
+
+// startShell runs the shell command line script in a w×h terminal of a
+// private tmux server, which the test's end stops.
+func startShell(t *testing.T, w, h int, env []string, script string) *screen {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed (make deps installs it)")
 	}
-	bin := testcluster.Binary(t)
-	s := &screen{t: t, socket: fmt.Sprintf("appliance-console-%d", os.Getpid())}
-	cmd := fmt.Sprintf("%s console --kubeconfig %s 2>%s/stderr", bin, kubeconfig, t.TempDir())
-	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "new-session", "-d", "-s", "console",
-		"-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "-e", "KUBECONFIG=", "-e", "TERM=xterm-256color", cmd).CombinedOutput()
-	if err != nil {
+	s := &screen{t: t, socket: fmt.Sprintf("appliance-console-%d-%d", os.Getpid(), sessions.Add(1))}
+	tmux := []string{"-L", s.socket, "-f", "/dev/null", "new-session", "-d", "-s", "console",
+		"-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "-e", "TERM=xterm-256color"}
+	for _, kv := range env {
+		tmux = append(tmux, "-e", kv)
+	}
+	if out, err := exec.Command("tmux", append(tmux, script)...).CombinedOutput(); err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
@@ -204,4 +239,85 @@ func TestConsoleShowsRealLogs(t *testing.T) {
 		return regexp.MustCompile(`hello-console-\d+`).MatchString(sc)
 	})
 	s.keys("q")
+}
+
+// connected is the status line's mark of a healthy API server at host.
+func connected(host string) func(string) bool {
+	return func(sc string) bool {
+		return strings.Contains(sc, "● "+host) && !strings.Contains(sc, "● "+host+" not ready")
+	}
+}
+
+// TestBareApplianceOpensConsole runs `appliance` with no arguments: on a
+// terminal it is the console (on the cluster $KUBECONFIG names); with its
+// input or output not a terminal (a script, a pipe) it prints the help and
+// exits instead of waiting in a console nobody sees.
+func TestBareApplianceOpensConsole(t *testing.T) {
+	c := testcluster.Start(t)
+
+	t.Run("terminal", func(t *testing.T) {
+		s := startTerminal(t, 160, 48, []string{"KUBECONFIG=" + c.Kubeconfig})
+		s.waitFor("the console, connected", 60*time.Second, connected(c.REST.Host))
+		s.keys("1")
+		s.waitFor("the overview's control-plane rows", 30*time.Second, func(sc string) bool {
+			return strings.Contains(sc, "✓ API server") && strings.Contains(sc, "✓ etcd") &&
+				strings.Contains(sc, "✓ scheduler") && strings.Contains(sc, "✓ controller-manager")
+		})
+		s.keys("q")
+	})
+
+	t.Run("no terminal", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, testcluster.Binary(t))
+		cmd.Env = testcluster.ProcessEnv("KUBECONFIG=" + c.Kubeconfig)
+		// A new session: no controlling terminal for a console to open.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			t.Fatalf("`appliance` without a terminal did not exit within 30s; stdout:\n%s", out.String())
+		}
+		if err != nil {
+			t.Fatalf("`appliance` without a terminal: %v\n%s%s", err, out.String(), errOut.String())
+		}
+		assertHelp(t, out.String())
+	})
+
+	t.Run("output piped from a terminal", func(t *testing.T) {
+		// `appliance | less`: stdin is the terminal, stdout is not.
+		dir := t.TempDir()
+		outFile, rcFile := filepath.Join(dir, "out"), filepath.Join(dir, "rc")
+		script := fmt.Sprintf("%s >%s; echo $? >%s", testcluster.Binary(t), outFile, rcFile)
+		startShell(t, 160, 48, []string{"KUBECONFIG=" + c.Kubeconfig}, script)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if rc, err := os.ReadFile(rcFile); err == nil && len(rc) > 0 {
+				if strings.TrimSpace(string(rc)) != "0" {
+					t.Fatalf("`appliance | ...` exited %s", rc)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("`appliance` with its output piped did not exit within 30s")
+			}
+			time.Sleep(100 * time.Millisecond) // polling interval
+		}
+		out, err := os.ReadFile(outFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertHelp(t, string(out))
+	})
+}
+
+// assertHelp checks that out is the root command's help.
+func assertHelp(t *testing.T, out string) {
+	t.Helper()
+	for _, want := range []string{"Usage:", "appliance [command]", "console", "server", "kubectl"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the output is not the help (no %q):\n%s", want, out)
+		}
+	}
 }
