@@ -121,9 +121,10 @@ spec:
   template:
     metadata:
       labels: {app: web}
-      # The simulated kubelet takes 2 s to start the containers, so the
-      # flow has a stage time to show.
-      annotations: {appliance.dev/sim-start-delay: 2s}
+      # The simulated kubelet takes 3 s to start the containers, so the
+      # flow has a stage time to show, and a pod stays partway through
+      # (scheduled, not yet started) long enough to be seen there.
+      annotations: {appliance.dev/sim-start-delay: 3s}
     spec:
       containers:
       - name: app
@@ -145,13 +146,17 @@ spec:
       requests: {cpu: "1000"}
 `
 
-// stageTime is the 2 s start of the containers: ✓1.9s, ✓2.0s, ✓2s.
-var stageTime = regexp.MustCompile(`✓(1\.[5-9]|2\.[0-9]|2)s`)
+// stageTime is the 3 s start of the containers: ✓2.9s, ✓3.0s, ✓3s.
+var stageTime = regexp.MustCompile(`✓(2\.[5-9]|3\.[0-9]|3)s`)
+
+// timedStage is a done stage with the time it took: ✓4ms, ✓2.9s.
+var timedStage = regexp.MustCompile(`✓\d+(\.\d)?m?s`)
 
 // TestConsoleShowsPodFlow applies a Deployment and an unschedulable pod and
-// reads the flow view off the terminal: the Deployment's pods pass through
-// every stage to Running and Ready with the time each took, and the huge pod
-// shows the scheduler's reason.
+// reads the flow view off the terminal: the Deployment's pods are seen partway
+// (scheduled, with its time, the later stages still to come), then pass
+// through every stage to Running and Ready with the time each took, and the
+// huge pod shows the scheduler's reason.
 func TestConsoleShowsPodFlow(t *testing.T) {
 	c := testcluster.Start(t, func(cfg *appliance.Config) { cfg.SimulateNodes = 2 })
 	s := startConsole(t, c.Kubeconfig, 160, 48)
@@ -162,6 +167,21 @@ func TestConsoleShowsPodFlow(t *testing.T) {
 	if out, errOut, err := c.TryKubectl(t, []byte(deployment), "apply", "-f", "-"); err != nil {
 		t.Fatalf("apply deployment: %v\n%s%s", err, out, errOut)
 	}
+	// For the 3 s the simulated kubelet takes, a web pod is scheduled (✓ and
+	// a time) with the stages after it not done yet (· and the current one …).
+	sc := s.waitFor("a web pod partway through the flow", 30*time.Second, func(sc string) bool {
+		for _, line := range strings.Split(sc, "\n") {
+			if !strings.Contains(line, "web-") {
+				continue
+			}
+			if n := strings.Count(line, "✓"); n >= 1 && n < 6 && timedStage.MatchString(line) &&
+				strings.Contains(line, "…") && strings.Contains(line, "·") {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("partway:\n%s", sc)
 	s.waitFor("3 web pods Running and Ready with stage times", 90*time.Second, func(sc string) bool {
 		done := 0
 		for _, line := range strings.Split(sc, "\n") {
@@ -176,7 +196,7 @@ func TestConsoleShowsPodFlow(t *testing.T) {
 	if out, errOut, err := c.TryKubectl(t, []byte(hugePod), "apply", "-f", "-"); err != nil {
 		t.Fatalf("apply pod: %v\n%s%s", err, out, errOut)
 	}
-	sc := s.waitFor("the huge pod's FailedScheduling reason", 60*time.Second, func(sc string) bool {
+	sc = s.waitFor("the huge pod's FailedScheduling reason", 60*time.Second, func(sc string) bool {
 		for _, line := range strings.Split(sc, "\n") {
 			if strings.Contains(line, "huge") && strings.Contains(line, "Insufficient cpu") {
 				return true
