@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
@@ -340,4 +342,89 @@ func assertHelp(t *testing.T, out string) {
 			t.Fatalf("the output is not the help (no %q):\n%s", want, out)
 		}
 	}
+}
+
+const keeper = `apiVersion: v1
+kind: Pod
+metadata:
+  name: keeper
+  namespace: default
+spec:
+  containers:
+  - name: app
+    image: docker.io/library/nginx:1.27
+`
+
+// TestConsoleReadonly runs `appliance console --readonly`: the header says
+// read-only, ctrl-d on a pod offers no deletion (a "y" after it is just the
+// YAML key, and the pod is still there), and the help lists no delete key,
+// where the same console without --readonly lists it.
+func TestConsoleReadonly(t *testing.T) {
+	c := testcluster.Start(t, func(cfg *appliance.Config) { cfg.SimulateNodes = 1 })
+	if out, errOut, err := c.TryKubectl(t, []byte(keeper), "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply pod: %v\n%s%s", err, out, errOut)
+	}
+	podsView := func(s *screen) {
+		s.t.Helper()
+		s.waitFor("the console, connected", 60*time.Second, connected(c.REST.Host))
+		s.keys(":po", "Enter")
+		s.waitFor("the keeper pod in the pods view", 60*time.Second, func(sc string) bool {
+			for _, line := range strings.Split(sc, "\n") {
+				if strings.Contains(line, "keeper") && strings.Contains(line, "Running") {
+					return true
+				}
+			}
+			return false
+		})
+		s.keys("/keeper", "Enter")
+		s.waitFor("the pods view filtered to keeper", 30*time.Second, func(sc string) bool {
+			return strings.Contains(sc, "Pods /keeper")
+		})
+	}
+
+	s := startConsole(t, c.Kubeconfig, 160, 48, "--readonly")
+	s.waitFor("read-only in the header", 60*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "read-only")
+	})
+	podsView(s)
+	// Were ctrl-d to ask "Delete default/keeper? y/n", the "y" would delete
+	// the pod and the YAML would never show.
+	s.keys("C-d")
+	s.keys("y")
+	sc := s.waitFor("the keeper pod's YAML (the y after ctrl-d)", 30*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "kind: Pod") && strings.Contains(sc, "name: keeper")
+	})
+	if strings.Contains(sc, "Delete ") {
+		t.Fatalf("the read-only console asked to delete:\n%s", sc)
+	}
+	pod, err := c.Client.CoreV1().Pods("default").Get(context.Background(), "keeper", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the pod is gone after ctrl-d in the read-only console: %v", err)
+	}
+	if pod.DeletionTimestamp != nil {
+		t.Fatalf("the read-only console deleted the pod (deletionTimestamp %s)", pod.DeletionTimestamp)
+	}
+	// An escape followed at once by "?" would read as alt-?: wait for the
+	// pods view first.
+	s.keys("Escape")
+	s.waitFor("the pods view again", 30*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "Pods /keeper") && !strings.Contains(sc, "kind: Pod")
+	})
+	s.keys("?")
+	sc = s.waitFor("the help of the pods view", 30*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "Help: Pods") && strings.Contains(sc, "describe")
+	})
+	if strings.Contains(strings.ToLower(sc), "delete") || strings.Contains(sc, "ctrl-d") {
+		t.Fatalf("the read-only console's help lists delete:\n%s", sc)
+	}
+	s.keys("q", "q")
+
+	// The same help without --readonly lists delete: the check above can fail.
+	rw := startConsole(t, c.Kubeconfig, 160, 48)
+	podsView(rw)
+	rw.keys("?")
+	rw.waitFor("the help of the pods view with delete", 30*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "Help: Pods") && strings.Contains(sc, "ctrl-d") && strings.Contains(sc, "delete")
+	})
+	rw.keys("q", "q")
 }
