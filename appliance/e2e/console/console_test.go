@@ -5,7 +5,14 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +23,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/testcluster"
@@ -427,4 +437,124 @@ func TestConsoleReadonly(t *testing.T) {
 		return strings.Contains(sc, "Help: Pods") && strings.Contains(sc, "ctrl-d") && strings.Contains(sc, "delete")
 	})
 	rw.keys("q", "q")
+}
+
+// TestConsoleSaysWhenUnreachable stops the appliance under a running console:
+// the console says the API server is unreachable and that it keeps retrying,
+// and once the appliance is back (same data directory and ports) it shows it
+// connected again, with new pods arriving.
+func TestConsoleSaysWhenUnreachable(t *testing.T) {
+	pc := testcluster.NewProcessConfig(t)
+	p := testcluster.StartProcess(t, pc)
+	host := p.REST.Host
+	s := startConsole(t, pc.AdminKubeconfig, 160, 48)
+	s.waitFor("the console, connected", 60*time.Second, connected(host))
+
+	p.Kill()
+	s.waitFor("API server unreachable, retrying", 30*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "unreachable") && strings.Contains(sc, "retrying")
+	})
+
+	p = testcluster.StartProcess(t, pc)
+	s.waitFor("the console, connected again", 60*time.Second, func(sc string) bool {
+		return connected(host)(sc) && !strings.Contains(sc, "unreachable")
+	})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "after-restart", Namespace: "default"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "docker.io/library/nginx:1.27"}}},
+	}
+	if _, err := p.Client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the pod created after the restart in the flow view", 60*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "after-restart")
+	})
+	s.keys("q")
+}
+
+// TestConsoleSaysCredentialsRefused points the console at the appliance with
+// credentials the API server does not accept: it says so (rather than
+// "connected" with nothing in it) and keeps retrying.
+func TestConsoleSaysCredentialsRefused(t *testing.T) {
+	// Fails today: the console shows "● <server>" (connected) and an empty
+	// cluster. Its health probe reads /readyz, which this API server answers
+	// anonymously even when the request's credentials are refused (an
+	// unknown bearer token, a client certificate from another CA), where
+	// kube-apiserver answers 401 (anonymous only behind union.NewFailOnError);
+	// and the informers' 401s are not shown. Remove this skip with the fix.
+	t.Skip("known gap: refused credentials show as connected (see comment)")
+	c := testcluster.Start(t)
+	for _, tc := range []struct {
+		name string
+		user func(t *testing.T) *clientcmdapi.AuthInfo
+	}{
+		{"bogus bearer token", func(*testing.T) *clientcmdapi.AuthInfo {
+			return &clientcmdapi.AuthInfo{Token: "bogus-token-the-server-never-issued"}
+		}},
+		{"client certificate from another CA", func(t *testing.T) *clientcmdapi.AuthInfo {
+			cert, key := untrustedClientCert(t)
+			return &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kc, err := clientcmd.LoadFromFile(c.Kubeconfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := kc.Contexts[kc.CurrentContext]
+			kc.AuthInfos = map[string]*clientcmdapi.AuthInfo{ctx.AuthInfo: tc.user(t)}
+			path := filepath.Join(t.TempDir(), "refused.kubeconfig")
+			if err := clientcmd.WriteToFile(*kc, path); err != nil {
+				t.Fatal(err)
+			}
+			s := startConsole(t, path, 160, 48)
+			s.waitFor("credentials refused, retrying", 60*time.Second, func(sc string) bool {
+				return strings.Contains(sc, "credentials refused") && strings.Contains(sc, "retrying")
+			})
+			s.keys("q")
+		})
+	}
+}
+
+// untrustedClientCert is a client certificate for system:admin in
+// system:masters, signed by a CA of its own that the server has never seen.
+func untrustedClientCert(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not-the-cluster-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "system:admin", Organization: []string{"system:masters"}},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
