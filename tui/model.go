@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,6 +243,11 @@ func (m *Model) refresh() {
 	}
 	m.cacheKey = key
 	f := strings.ToLower(m.filter[m.view])
+	m.pods.empty = m.emptyText("No pods.", "pods")
+	m.workloads.empty = m.emptyText("No workloads.", "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs")
+	m.services.empty = m.emptyText("No services.", "services")
+	m.ingresses.empty = m.emptyText("No ingresses.", "ingresses")
+	m.events.empty = m.emptyText("No events.", "events")
 	switch m.view {
 	case viewPods:
 		m.pods.SetRows(podRows(m.store, m.ns, f, m.now))
@@ -1062,6 +1068,9 @@ func (m *Model) status() string {
 		// Keep "retrying" in view however narrow: shorten the error instead.
 		room := max(m.width-ansi.StringWidth(title)-18, 10)
 		conn = st.Bad.Render("✗ " + ansi.Truncate(oneLine(h.Err), room, "…") + " — retrying")
+	case len(m.store.Problems) > 0:
+		room := max(m.width-ansi.StringWidth(title)-18, 10)
+		conn = st.Bad.Render("✗ " + ansi.Truncate(problemSummary(m.store.Problems), room, "…") + " — retrying")
 	case h.APIServer == "ok":
 		conn = st.OK.Render("● " + m.opts.Server)
 	case h.APIServer != "":
@@ -1072,6 +1081,44 @@ func (m *Model) status() string {
 	left := st.Title.Render(" " + title + " ")
 	line := left + " " + conn
 	return ansi.Truncate(line, m.width, "…")
+}
+
+// problemSummary names the resources the console cannot list, those that
+// fail the same way together: "pods, services: forbidden (+1 more)".
+func problemSummary(problems map[string]string) string {
+	byWhy := map[string][]string{}
+	for res, why := range problems {
+		byWhy[why] = append(byWhy[why], res)
+	}
+	whys := make([]string, 0, len(byWhy))
+	for why := range byWhy {
+		whys = append(whys, why)
+	}
+	// The reason most resources share first.
+	slices.SortFunc(whys, func(a, b string) int {
+		if c := len(byWhy[b]) - len(byWhy[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	res := byWhy[whys[0]]
+	slices.Sort(res)
+	out := strings.Join(res, ", ") + ": " + oneLine(whys[0])
+	if n := len(problems) - len(res); n > 0 {
+		out += fmt.Sprintf(" (+%d more)", n)
+	}
+	return out
+}
+
+// emptyText is what an empty list says: why, when the console cannot list
+// the resource.
+func (m *Model) emptyText(normal string, resources ...string) string {
+	for _, r := range resources {
+		if why, ok := m.store.Problems[r]; ok {
+			return fmt.Sprintf("Cannot list %s: %s. Retrying…", r, oneLine(why))
+		}
+	}
+	return normal
 }
 
 func (m *Model) footer() string {

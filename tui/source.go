@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,11 +34,17 @@ type Source struct {
 	pending []Change
 	signal  chan struct{}
 	started bool
+	// problems are the resources whose informer fails to list or watch.
+	problems map[string]problem
 }
+
+// problem is why an informer fails, and the resource version it had synced
+// to then: once that moves, a list or watch worked again.
+type problem struct{ why, rv string }
 
 // NewSource prepares a source; nothing runs before Start.
 func NewSource(client kubernetes.Interface, log *slog.Logger) *Source {
-	return &Source{client: client, log: log, signal: make(chan struct{}, 1)}
+	return &Source{client: client, log: log, signal: make(chan struct{}, 1), problems: map[string]problem{}}
 }
 
 // watched are the resources the console informs itself about. A cluster that
@@ -110,6 +117,7 @@ func (s *Source) start(ctx context.Context, served map[schema.GroupVersionResour
 			s.push(o, true)
 		},
 	}
+	infs := map[string]cache.SharedIndexInformer{}
 	for _, gvr := range watched {
 		if !served[gvr] {
 			continue
@@ -118,11 +126,91 @@ func (s *Source) start(ctx context.Context, served map[schema.GroupVersionResour
 		if err != nil {
 			continue
 		}
-		if _, err := inf.Informer().AddEventHandler(h); err != nil {
-			s.log.Warn("informer", "resource", gvr.Resource, "err", err)
+		informer, res := inf.Informer(), gvr.Resource
+		if _, err := informer.AddEventHandler(h); err != nil {
+			s.log.Warn("informer", "resource", res, "err", err)
 		}
+		// A list or watch the server refuses (403 on pods while /readyz
+		// answers) would otherwise leave an empty view that looks fine.
+		if err := informer.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			s.watchFailed(res, informer, err)
+		}); err != nil {
+			s.log.Warn("informer", "resource", res, "err", err)
+		}
+		infs[res] = informer
 	}
 	f.Start(ctx.Done())
+	go s.watchRecoveries(ctx, infs, time.Second)
+}
+
+// watchFailed notes why an informer's list or watch failed, once per
+// reason; the informer retries on its own with a back-off.
+func (s *Source) watchFailed(res string, inf cache.SharedIndexInformer, err error) {
+	why, ok := watchProblem(err)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	p, had := s.problems[res]
+	if had && p.why == why {
+		s.mu.Unlock()
+		return
+	}
+	if !had {
+		p.rv = inf.LastSyncResourceVersion()
+	}
+	p.why = why
+	s.problems[res] = p
+	s.mu.Unlock()
+	s.log.Debug("watch", "resource", res, "err", err)
+	s.pushChange(Change{Kind: KindProblem, Key: res, Obj: why})
+}
+
+// watchRecoveries clears a problem once its informer synced again: a list
+// or a watch event moves its resource version.
+func (s *Source) watchRecoveries(ctx context.Context, infs map[string]cache.SharedIndexInformer, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var fixed []string
+		s.mu.Lock()
+		for res, p := range s.problems {
+			if inf := infs[res]; inf != nil && inf.LastSyncResourceVersion() != p.rv {
+				delete(s.problems, res)
+				fixed = append(fixed, res)
+			}
+		}
+		s.mu.Unlock()
+		for _, res := range fixed {
+			s.pushChange(Change{Kind: KindProblem, Key: res, Deleted: true})
+		}
+	}
+}
+
+// watchProblem says what a user should read of an informer's error, or
+// false for the ends of watches that are routine (the server closed it, or
+// the resource version expired and the informer lists again).
+func watchProblem(err error) (string, bool) {
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		apierrors.IsResourceExpired(err), apierrors.IsGone(err):
+		return "", false
+	case apierrors.IsForbidden(err):
+		return "forbidden", true
+	case apierrors.IsUnauthorized(err):
+		return "credentials refused", true
+	}
+	msg := shortErr(err)
+	// "failed to list *v1.Pod: ..." says the kind twice.
+	if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "failed to ") {
+		msg = rest
+	}
+	return msg, true
 }
 
 func (s *Source) push(o any, deleted bool) {
@@ -130,6 +218,10 @@ func (s *Source) push(o any, deleted bool) {
 	if !ok {
 		return
 	}
+	s.pushChange(c)
+}
+
+func (s *Source) pushChange(c Change) {
 	c.At = time.Now()
 	s.mu.Lock()
 	s.pending = append(s.pending, c)

@@ -137,6 +137,10 @@ const (
 	KindEvent         = "Event"
 	KindLease         = "Lease"
 	KindNamespace     = "Namespace"
+	// KindProblem is a resource the console cannot list or watch: Key is
+	// the resource (pods), Obj what went wrong ("forbidden"); Deleted when
+	// it works again.
+	KindProblem = "Problem"
 )
 
 // Change is one informer notification: the new value of an object (a *Pod,
@@ -186,8 +190,11 @@ type Store struct {
 	Leases     map[string]*Lease
 	Namespaces map[string]bool
 	Events     map[string]*Event
-	Health     Health
-	Version    uint64
+	// Problems are the resources the console cannot list or watch (a user
+	// forbidden to list pods sees an empty list otherwise): resource -> why.
+	Problems map[string]string
+	Health   Health
+	Version  uint64
 
 	// Gone keeps deleted pods for the flow view a while (flowWindow).
 	Gone map[string]gonePod
@@ -219,7 +226,7 @@ func NewStore() *Store {
 	return &Store{
 		Pods: map[string]*Pod{}, Nodes: map[string]*Node{}, Workloads: map[string]*Workload{},
 		Services: map[string]*Service{}, Ingresses: map[string]*Ingress{}, Slices: map[string]*EndpointSlice{},
-		Leases: map[string]*Lease{}, Namespaces: map[string]bool{}, Events: map[string]*Event{},
+		Leases: map[string]*Lease{}, Namespaces: map[string]bool{}, Events: map[string]*Event{}, Problems: map[string]string{},
 		Gone: map[string]gonePod{}, podEvents: map[string]*podEvents{}, observed: map[string]*[numStages]time.Time{},
 		settledSeen: map[string]time.Time{},
 	}
@@ -276,6 +283,12 @@ func (s *Store) apply(c Change, now time.Time) {
 		put(s.Slices, c)
 	case KindLease:
 		put(s.Leases, c)
+	case KindProblem:
+		if why, ok := c.Obj.(string); ok && !c.Deleted {
+			s.Problems[c.Key] = why
+		} else {
+			delete(s.Problems, c.Key)
+		}
 	case KindNamespace:
 		if c.Deleted {
 			delete(s.Namespaces, c.Key)

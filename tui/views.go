@@ -226,7 +226,11 @@ func renderFlow(st Styles, s *Store, items []FlowItem, top, cursor, width, heigh
 	b.WriteString(st.Header.Render(fit(strings.Join(head, " "), width)))
 	lines := 1
 	if len(items) == 0 {
-		b.WriteString("\n" + st.Muted.Render(fit("No pods created recently. New pods appear here as they pass through the flow.", width)))
+		msg := "No pods created recently. New pods appear here as they pass through the flow."
+		if why, ok := s.Problems["pods"]; ok {
+			msg = "Cannot list pods: " + oneLine(why) + ". Retrying…"
+		}
+		b.WriteString("\n" + st.Muted.Render(fit(msg, width)))
 		lines++
 	}
 	for i := top; i < len(items) && lines < height; i++ {
