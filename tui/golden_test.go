@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
@@ -42,6 +43,30 @@ func typeKeys(m *Model, keys ...string) {
 	}
 }
 
+// goldenLog is the log of the fixture's web pods: a server starting, then
+// requests, one line wider than 80 columns.
+func goldenLog() string {
+	var b strings.Builder
+	b.WriteString("2026/05/01 11:59:06 [notice] 1#1: using the \"epoll\" event method\n")
+	b.WriteString("2026/05/01 11:59:06 [notice] 1#1: nginx/1.27.0 start worker processes\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "10.42.0.%d - - [01/May/2026:11:59:%02d +0000] \"GET /api/cart/%d HTTP/1.1\" 200 %d \"-\" \"shop-frontend/2.3\"\n", 10+i%5, 10+i, 1000+i, 512+i*7)
+	}
+	b.WriteString("2026/05/01 11:59:45 [warn] 1#1: *31 an upstream response is buffered to a temporary file /var/cache/nginx/proxy_temp/1/00/0000000001 while reading upstream\n")
+	return b.String()
+}
+
+// goldenBackend answers logs for the running web pods and says the
+// ImagePullBackOff pod's container is waiting.
+func goldenBackend() *fakeBackend {
+	return &fakeBackend{logs: map[string]string{"app": goldenLog()}, logErrFor: func(req LogRequest) error {
+		if req.Pod == "api-5c-x" {
+			return fmt.Errorf("container %q in pod %q is waiting to start: trying and failing to pull image", req.Container, req.Pod)
+		}
+		return nil
+	}}
+}
+
 // TestGoldenViews snapshots every view at 80x24 and 160x48 with the fixed
 // clock and data; `go test ./tui -run Golden -update` rewrites them after a
 // deliberate change (review the diff).
@@ -56,6 +81,10 @@ func TestGoldenViews(t *testing.T) {
 		{"pods", []string{"4"}},
 		{"services", []string{"5"}},
 		{"events", []string{"6"}},
+		{"events-of-pod", []string{"4", "down", "e"}},
+		{"logs", []string{"4", "down", "down", "l"}},
+		{"logs-wrapped-filtered", []string{"4", "down", "down", "l", "w", "/", "u", "p", "s", "t", "r", "e", "a", "m", "enter"}},
+		{"logs-waiting", []string{"4", "l"}},
 		{"describe", []string{"4", "d"}},
 		{"yaml", []string{"4", "y"}},
 		{"help", []string{"2", "?"}},
@@ -64,28 +93,16 @@ func TestGoldenViews(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {160, 48}} {
 		for _, v := range views {
 			t.Run(fmt.Sprintf("%s-%dx%d", v.name, size[0], size[1]), func(t *testing.T) {
-				m := newFixtureModel(size[0], size[1], nil)
-				typeKeys(m, v.keys...)
-				// Describe and YAML load in a command; run it as the program would.
-				if m.view == viewText {
-					m.Update(runCmd(m, v.keys[len(v.keys)-1]))
-				}
+				m := newFixtureModel(size[0], size[1], goldenBackend())
+				// keys runs the commands the keys return (Describe, YAML and
+				// logs load in them) as the program would.
+				keys(m, v.keys...)
 				out := ansi.Strip(m.Render())
 				assertSize(t, out, size[0], size[1])
 				golden.RequireEqual(t, out)
 			})
 		}
 	}
-}
-
-// runCmd re-issues the last key and runs the command it returns once.
-func runCmd(m *Model, k string) tea.Msg {
-	m.back()
-	_, cmd := m.Update(press(k))
-	if cmd == nil {
-		return nil
-	}
-	return cmd()
 }
 
 func assertSize(t *testing.T, out string, w, h int) {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -320,7 +321,12 @@ func (v *logView) View(st Styles, waiting string) string {
 	var out []string
 	switch {
 	case len(lines) == 0:
-		out = []string{"", "  " + v.emptyMessage(st, waiting)}
+		// Said in full, wrapped to the width: it is the whole screen.
+		msg, style := v.emptyMessage(st, waiting)
+		out = []string{""}
+		for _, l := range wrapWords(msg, max(v.width-2, 10)) {
+			out = append(out, "  "+style.Render(l))
+		}
 	case v.follow:
 		// The newest lines, filled from the bottom up: a wrapped line
 		// takes several rows.
@@ -363,14 +369,14 @@ func (v *logView) rows(l string) []string {
 }
 
 // emptyMessage says why there is nothing to show, instead of a blank screen.
-func (v *logView) emptyMessage(st Styles, waiting string) string {
+func (v *logView) emptyMessage(st Styles, waiting string) (string, lipgloss.Style) {
 	c := v.req.Container
 	if len(v.req.All) > 0 {
 		c = "these containers"
 	}
 	switch {
 	case v.err != nil && noPrevious(v.req, v.err):
-		return st.Warn.Render(fmt.Sprintf("No previous container: %s has not restarted, so there is no earlier log. Press p for the current log.", c))
+		return fmt.Sprintf("No previous container: %s has not restarted, so there is no earlier log. Press p for the current log.", c), st.Warn
 	case len(v.srcErr) > 0 && len(v.lines) == 0:
 		srcs := make([]string, 0, len(v.srcErr))
 		allNoPrev := true
@@ -379,24 +385,24 @@ func (v *logView) emptyMessage(st Styles, waiting string) string {
 			allNoPrev = allNoPrev && noPrevious(v.req, err)
 		}
 		if allNoPrev && v.eof {
-			return st.Warn.Render("No previous container: none of these containers has restarted. Press p for the current logs.")
+			return "No previous container: none of these containers has restarted. Press p for the current logs.", st.Warn
 		}
 		sort.Strings(srcs)
-		return st.Warn.Render(fmt.Sprintf("No log yet from %d of %d containers: [%s] %v. Retrying…", len(srcs), len(v.req.All), srcs[0], v.srcErr[srcs[0]]))
+		return fmt.Sprintf("No log yet from %d of %d containers: [%s] %v. Retrying…", len(srcs), len(v.req.All), srcs[0], v.srcErr[srcs[0]]), st.Warn
 	case v.err != nil && waiting != "":
-		return st.Warn.Render(fmt.Sprintf("Container %s is waiting (%s); its log appears once it starts. Retrying…", c, waiting))
+		return fmt.Sprintf("Container %s is waiting (%s); its log appears once it starts. Retrying…", c, waiting), st.Warn
 	case v.err != nil && isUnreachable(v.err):
-		return st.Bad.Render(fmt.Sprintf("The node running this pod cannot be reached: %v. Retrying…", v.err))
+		return fmt.Sprintf("The node running this pod cannot be reached: %v. Retrying…", v.err), st.Bad
 	case v.err != nil:
-		return st.Bad.Render(fmt.Sprintf("No log: %v. Retrying…", v.err))
+		return fmt.Sprintf("No log: %v. Retrying…", v.err), st.Bad
 	case waiting != "":
-		return st.Warn.Render(fmt.Sprintf("Container %s is waiting (%s); its log appears once it starts.", c, waiting))
+		return fmt.Sprintf("Container %s is waiting (%s); its log appears once it starts.", c, waiting), st.Warn
 	case v.filter != "" && len(v.lines) > 0:
-		return st.Muted.Render(fmt.Sprintf("No line of %d matches /%s.", len(v.lines), v.filter))
+		return fmt.Sprintf("No line of %d matches /%s.", len(v.lines), v.filter), st.Muted
 	case v.eof:
-		return st.Muted.Render(fmt.Sprintf("Container %s wrote no log.", c))
+		return fmt.Sprintf("Container %s wrote no log.", c), st.Muted
 	default:
-		return st.Muted.Render(fmt.Sprintf("No log from %s yet; following.", c))
+		return fmt.Sprintf("No log from %s yet; following.", c), st.Muted
 	}
 }
 

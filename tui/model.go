@@ -1167,12 +1167,22 @@ func (m *Model) helpView(height int) string {
 	return fitLines(strings.Join(out, "\n"), height)
 }
 
-// wrapWords breaks text into lines of at most width cells at spaces only
-// (ansi.Wordwrap also breaks at hyphens, which splits "ctrl-d").
+// wrapWords breaks text into lines of at most width cells at spaces
+// (ansi.Wordwrap also breaks at hyphens, which splits "ctrl-d"); a word
+// wider than a line is broken where the line ends.
 func wrapWords(text string, width int) []string {
+	width = max(width, 1)
 	var lines []string
 	line := ""
+	var words []string
 	for _, w := range strings.Fields(text) {
+		if ansi.StringWidth(w) > width {
+			words = append(words, strings.Split(ansi.Hardwrap(w, width, false), "\n")...)
+		} else {
+			words = append(words, w)
+		}
+	}
+	for _, w := range words {
 		switch {
 		case line == "":
 			line = w
@@ -1185,9 +1195,6 @@ func wrapWords(text string, width int) []string {
 	}
 	if line != "" {
 		lines = append(lines, line)
-	}
-	for i, l := range lines {
-		lines[i] = ansi.Truncate(l, width, "…")
 	}
 	return lines
 }
