@@ -508,8 +508,8 @@ func TestConsoleSaysCredentialsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := startConsole(t, path, 160, 48)
-			s.waitFor("credentials refused, retrying", 60*time.Second, func(sc string) bool {
-				return strings.Contains(sc, "credentials refused") && strings.Contains(sc, "retrying")
+			s.waitFor("credentials refused", 60*time.Second, func(sc string) bool {
+				return strings.Contains(sc, "credentials refused")
 			})
 			s.keys("q")
 		})
