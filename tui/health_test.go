@@ -211,7 +211,7 @@ func TestWatchProblemShown(t *testing.T) {
 		t.Fatalf("the flow does not say why it is empty:\n%s", out)
 	}
 	m.Update(BatchMsg{Changes: []Change{{Kind: KindProblem, Key: "services", Obj: "forbidden"}, {Kind: KindProblem, Key: "events", Obj: "dial tcp: i/o timeout"}}})
-	if s := splitLines(ansi.Strip(m.Render()))[1]; !strings.Contains(s, "pods, services: forbidden (+1 more) — retrying") {
+	if s := splitLines(ansi.Strip(m.Render()))[1]; !strings.Contains(s, "forbidden: pods, services (+1 more) — retrying") {
 		t.Fatalf("status %q", s)
 	}
 	m.Update(BatchMsg{Changes: []Change{{Kind: KindProblem, Key: "pods", Deleted: true}, {Kind: KindProblem, Key: "services", Deleted: true}, {Kind: KindProblem, Key: "events", Deleted: true}}})
@@ -267,5 +267,32 @@ func TestWatchProblem(t *testing.T) {
 				t.Errorf("watchProblem = %q, %v; want %q", got, ok, tt.want)
 			}
 		})
+	}
+}
+
+// TestRefusedCredentialsWithOpenReadyz: an API server that answers /readyz
+// anonymously while it refuses the user's credentials on everything else
+// is not shown as connected: the status line and the overview say the
+// credentials are refused, however many resources fail and however narrow
+// the terminal.
+func TestRefusedCredentialsWithOpenReadyz(t *testing.T) {
+	for _, w := range []int{80, 160} {
+		m := New(Options{Backend: &fakeBackend{}, Server: "https://10.0.0.2:6443", Now: fixedNow, NoColor: true})
+		m.Update(windowSize(w, 24))
+		m.Update(HealthMsg{APIServer: "ok", Etcd: "ok", At: t0})
+		var ch []Change
+		for _, gvr := range watched {
+			ch = append(ch, Change{Kind: KindProblem, Key: gvr.Resource, Obj: "credentials refused"})
+		}
+		m.Update(BatchMsg{Changes: ch})
+		keys(m, "1")
+		out := ansi.Strip(m.Render())
+		status := splitLines(out)[1]
+		if !strings.Contains(status, "credentials refused") || !strings.Contains(status, "retrying") || strings.Contains(status, "●") {
+			t.Errorf("%d wide: status %q", w, status)
+		}
+		if !strings.Contains(out, "watching            credentials refused") {
+			t.Errorf("%d wide: the overview does not say so:\n%s", w, out)
+		}
 	}
 }

@@ -1083,8 +1083,9 @@ func (m *Model) status() string {
 	return ansi.Truncate(line, m.width, "…")
 }
 
-// problemSummary names the resources the console cannot list, those that
-// fail the same way together: "pods, services: forbidden (+1 more)".
+// problemSummary says why the console cannot list some resources: "pods:
+// forbidden" for one; for several the reason most share first, so it stays
+// in view when the list is cut: "forbidden: pods, services (+1 more)".
 func problemSummary(problems map[string]string) string {
 	byWhy := map[string][]string{}
 	for res, why := range problems {
@@ -1103,7 +1104,10 @@ func problemSummary(problems map[string]string) string {
 	})
 	res := byWhy[whys[0]]
 	slices.Sort(res)
-	out := strings.Join(res, ", ") + ": " + oneLine(whys[0])
+	if len(problems) == 1 {
+		return res[0] + ": " + oneLine(whys[0])
+	}
+	out := oneLine(whys[0]) + ": " + strings.Join(res, ", ")
 	if n := len(problems) - len(res); n > 0 {
 		out += fmt.Sprintf(" (+%d more)", n)
 	}

@@ -367,6 +367,11 @@ func renderOverview(st Styles, s *Store, ns string, width, height int, now time.
 	if w := s.Workloads["DaemonSet/kube-system/kube-proxy"]; w != nil {
 		proxyOK, proxyNone, proxyTxt = w.Desired > 0 && w.Ready == w.Desired, false, fmt.Sprintf("%d/%d ready", w.Ready, w.Desired)
 	}
+	if len(s.Problems) > 0 {
+		// /readyz may answer anonymously while the user's own requests
+		// are refused.
+		out = append(out, fmt.Sprintf(" %s %-19s %s", mark(false, false), "watching", problemSummary(s.Problems)+" — retrying"))
+	}
 	out = append(out, fmt.Sprintf(" %s %-19s %s", mark(dnsOK, dnsNone), "DNS", dnsTxt))
 	out = append(out, fmt.Sprintf(" %s %-19s %s", mark(proxyOK, proxyNone), "service proxy", proxyTxt))
 
