@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -142,6 +143,16 @@ func TestHealthCmd(t *testing.T) {
 			}
 		})
 	}
+	t.Run("client certificate required", func(t *testing.T) {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert}
+		srv.StartTLS()
+		defer srv.Close()
+		h := HealthCmd(context.Background(), clientFor(t, srv.URL, srv.Certificate().Raw), fixedNow)().(HealthMsg)
+		if !strings.HasPrefix(h.Err, "credentials refused") {
+			t.Errorf("Err %q", h.Err)
+		}
+	})
 	t.Run("closed port", func(t *testing.T) {
 		c := clientFor(t, "https://"+closedPort(t), nil)
 		h := HealthCmd(context.Background(), c, fixedNow)().(HealthMsg)
@@ -253,7 +264,10 @@ func TestWatchProblem(t *testing.T) {
 		err  error
 		want string // "" for an error not worth saying
 	}{
-		{"forbidden list", fmt.Errorf("failed to list *v1.Pod: %w", apierrors.NewForbidden(pods, "", errors.New("no"))), "forbidden"},
+		{"forbidden list", fmt.Errorf("failed to list *v1.Pod: %w", apierrors.NewForbidden(pods, "", errors.New(`User "viewer" cannot list resource "pods"`))), "forbidden"},
+		{"forbidden to anonymous", fmt.Errorf("failed to list *v1.Pod: %w", apierrors.NewForbidden(pods, "", errors.New(`User "system:anonymous" cannot list resource "pods"`))), "credentials refused (taken as anonymous)"},
+		{"client certificate rejected", fmt.Errorf("failed to list *v1.Pod: %w", errors.New(`Get "https://10.0.0.2:6443/api/v1/pods": remote error: tls: bad certificate`)), "credentials refused"},
+		{"server certificate not trusted", fmt.Errorf("failed to list *v1.Pod: %w", errors.New(`Get "https://10.0.0.2:6443/api/v1/pods": tls: failed to verify certificate: x509: certificate signed by unknown authority`)), `Get "https://10.0.0.2:6443/api/v1/pods": tls: failed to verify certificate: x509: certificate signed by unknown authority`},
 		{"unauthorized", apierrors.NewUnauthorized("Unauthorized"), "credentials refused"},
 		{"unreachable", fmt.Errorf("failed to list *v1.Pod: %w", errors.New(`Get "https://10.0.0.2:6443/api/v1/pods": dial tcp 10.0.0.2:6443: connect: connection refused`)), "dial tcp 10.0.0.2:6443: connect: connection refused"},
 		{"watch closed", io.EOF, ""},

@@ -200,9 +200,13 @@ func watchProblem(err error) (string, bool) {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		apierrors.IsResourceExpired(err), apierrors.IsGone(err):
 		return "", false
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), `"system:anonymous"`):
+		// The server took the request as anonymous: it did not accept the
+		// credentials the kubeconfig gave (or there were none).
+		return "credentials refused (taken as anonymous)", true
 	case apierrors.IsForbidden(err):
 		return "forbidden", true
-	case apierrors.IsUnauthorized(err):
+	case apierrors.IsUnauthorized(err), clientCertRefused(err):
 		return "credentials refused", true
 	}
 	msg := shortErr(err)
@@ -270,6 +274,8 @@ func HealthCmd(ctx context.Context, client kubernetes.Interface, now func() time
 			}
 		case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
 			h.Err = "credentials refused: " + err.Error()
+		case clientCertRefused(err):
+			h.Err = "credentials refused: the API server rejected the client certificate (" + shortErr(err) + ")"
 		case isHTTPStatus(err, http.StatusInternalServerError):
 			// /readyz answers 500 with the failing checks when not ready.
 			h.APIServer = "not ready"
@@ -284,6 +290,20 @@ func HealthCmd(ctx context.Context, client kubernetes.Interface, now func() time
 		}
 		return HealthMsg(h)
 	}
+}
+
+// clientCertRefused reports a TLS alert by which the server refused the
+// client certificate. (x509 errors about the server's certificate are the
+// client refusing the server, not this.)
+func clientCertRefused(err error) bool {
+	msg := err.Error()
+	for _, alert := range []string{"bad certificate", "unknown certificate authority", "certificate required",
+		"unsupported certificate", "certificate revoked", "expired certificate", "unknown certificate", "access denied"} {
+		if strings.Contains(msg, "remote error: tls: "+alert) {
+			return true
+		}
+	}
+	return false
 }
 
 func isHTTPStatus(err error, code int32) bool {
