@@ -39,19 +39,26 @@ func isPublic(path string) bool {
 // O = groups), bearer tokens from the given authenticators (service-account and
 // bootstrap tokens plug in here), and anonymous access to the public paths only.
 func newAuthenticator(clientCA dynamiccertificates.CAContentProvider, tokens []authenticator.Token) authenticator.Request {
-	chain := []authenticator.Request{newCertCache(x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion))}
-	if len(tokens) > 0 {
-		chain = append(chain, bearertoken.New(tokenunion.New(tokens...)))
+	// The bearer-token authenticator is there even with no token
+	// authenticators: a request with a token nothing accepts is refused
+	// (401), not read as a request without credentials.
+	chain := []authenticator.Request{
+		newCertCache(x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion)),
+		bearertoken.New(tokenunion.New(tokens...)),
 	}
-	chain = append(chain, authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
+	anonymous := authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
 		if !isPublic(req.URL.Path) {
 			return nil, false, nil
 		}
 		return &authenticator.Response{User: &user.DefaultInfo{
 			Name: user.Anonymous, Groups: []string{user.AllUnauthenticated},
 		}}, true, nil
-	}))
-	return union.New(chain...)
+	})
+	// Anonymous only for requests that carry no credentials: credentials
+	// that fail (a foreign certificate, an unknown token) get 401 on the
+	// health endpoints too, as in kube-apiserver, so a client learns that
+	// its credentials are refused rather than that the server is healthy.
+	return union.NewFailOnError(union.New(chain...), anonymous)
 }
 
 // newAuthorizer: system:masters may do everything; kubelets (system:nodes) may do

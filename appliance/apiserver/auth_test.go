@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+
+	"github.com/appliance/appliance/appliance/pki"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
@@ -58,5 +62,63 @@ func TestCertCache(t *testing.T) {
 				t.Fatalf("inner authenticator called %d times, want %d", inner.calls, tt.wantCalls)
 			}
 		})
+	}
+}
+
+// A request without credentials reads the public paths as anonymous; one
+// whose credentials fail is refused there too, not taken for anonymous.
+func TestAnonymousOnlyWithoutCredentials(t *testing.T) {
+	ca, err := pki.LoadOrCreateCA(t.TempDir(), "test-ca", "test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caContent, err := dynamiccertificates.NewStaticCAContent("client-ca", ca.CertPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := authenticator.TokenFunc(func(_ context.Context, token string) (*authenticator.Response, bool, error) {
+		if token == "good" {
+			return &authenticator.Response{User: &user.DefaultInfo{Name: "robot"}}, true, nil
+		}
+		return nil, false, nil
+	})
+	auth := newAuthenticator(caContent, []authenticator.Token{known})
+	// With no token authenticators (no service-account tokens yet), an
+	// unknown token is still refused rather than ignored.
+	noTokens := newAuthenticator(caContent, nil)
+	req, _ := http.NewRequest("GET", "https://example/readyz", nil)
+	req.Header.Set("Authorization", "Bearer bogus")
+	if resp, ok, err := noTokens.AuthenticateRequest(req); ok || err == nil {
+		t.Errorf("unknown token, no token authenticators: authenticated %v (%v), error %v; want refused", ok, resp, err)
+	}
+	for _, tt := range []struct {
+		name, path, token string
+		wantUser          string // "" = refused with an error
+	}{
+		{"no credentials, public path", "/readyz", "", user.Anonymous},
+		{"no credentials, API path", "/api", "", "-"},
+		{"unknown token, public path", "/readyz", "bogus", ""},
+		{"unknown token, API path", "/api", "bogus", ""},
+		{"known token", "/readyz", "good", "robot"},
+	} {
+		req, _ := http.NewRequest("GET", "https://example"+tt.path, nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		resp, ok, err := auth.AuthenticateRequest(req)
+		switch tt.wantUser {
+		case "":
+			if ok || err == nil {
+				t.Errorf("%s: authenticated %v (%v), error %v; want refused", tt.name, ok, resp, err)
+			}
+		case "-":
+			if ok || err != nil {
+				t.Errorf("%s: authenticated %v, error %v; want not authenticated, no error (401 later)", tt.name, ok, err)
+			}
+		default:
+			if !ok || err != nil || resp.User.GetName() != tt.wantUser {
+				t.Errorf("%s: %v %v %v; want %s", tt.name, resp, ok, err, tt.wantUser)
+			}
+		}
 	}
 }

@@ -476,13 +476,6 @@ func TestConsoleSaysWhenUnreachable(t *testing.T) {
 // credentials the API server does not accept: it says so (rather than
 // "connected" with nothing in it) and keeps retrying.
 func TestConsoleSaysCredentialsRefused(t *testing.T) {
-	// Fails today: the console shows "● <server>" (connected) and an empty
-	// cluster. Its health probe reads /readyz, which this API server answers
-	// anonymously even when the request's credentials are refused (an
-	// unknown bearer token, a client certificate from another CA), where
-	// kube-apiserver answers 401 (anonymous only behind union.NewFailOnError);
-	// and the informers' 401s are not shown. Remove this skip with the fix.
-	t.Skip("known gap: refused credentials show as connected (see comment)")
 	c := testcluster.Start(t)
 	for _, tc := range []struct {
 		name string

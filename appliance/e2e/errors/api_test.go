@@ -165,6 +165,21 @@ func TestAPIErrors(t *testing.T) {
 		expectConfigMaps(t, c.Client, ns)
 	})
 
+	t.Run("UnknownBearerToken", func(t *testing.T) {
+		ns := "err-token"
+		createNamespace(t, c.Client, ns)
+		bogus := &http.Client{Transport: &bearer{token: "bogus-token-never-issued", next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, c.REST)}}}}
+		t.Cleanup(bogus.CloseIdleConnections)
+		for _, path := range []string{"/api/v1/namespaces", "/readyz"} {
+			r := do(t, bogus, http.MethodGet, url(path), "", nil)
+			expectStatus(t, "GET "+path+" with an unknown bearer token", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+		}
+		r := do(t, bogus, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "application/json", configMapJSON("token", map[string]string{"v": "1"}))
+		expectStatus(t, "POST with an unknown bearer token", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+		expectNotFound(t, c.Client, ns, "token")
+		expectConfigMaps(t, c.Client, ns)
+	})
+
 	t.Run("ClientCertificateFromAnotherCA", func(t *testing.T) {
 		ns := "err-foreign"
 		createNamespace(t, c.Client, ns)
@@ -189,6 +204,11 @@ func TestAPIErrors(t *testing.T) {
 		expectStatus(t, "GET /api/v1/namespaces with a foreign client certificate", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
 		r = do(t, foreign, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "application/json", configMapJSON("foreign", map[string]string{"v": "1"}))
 		expectStatus(t, "POST with a foreign client certificate", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+		// Refused credentials are refused on the health endpoints too (they
+		// are public only to requests without credentials), as in
+		// kube-apiserver: the client learns its credentials are wrong.
+		r = do(t, foreign, http.MethodGet, url("/readyz"), "", nil)
+		expectStatus(t, "GET /readyz with a foreign client certificate", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
 		expectNotFound(t, c.Client, ns, "foreign")
 		expectConfigMaps(t, c.Client, ns)
 	})
@@ -243,4 +263,22 @@ func TestAPIErrors(t *testing.T) {
 		}
 		expectConfigMaps(t, c.Client, ns, "strict")
 	})
+}
+
+// bearer adds a bearer token to every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(req)
+}
+
+func (b *bearer) CloseIdleConnections() {
+	if c, ok := b.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
