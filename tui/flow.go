@@ -165,7 +165,14 @@ func flowOf(p *Pod, ev *podEvents, seen *[numStages]time.Time, now time.Time) Fl
 		end = at[StageReady]
 	}
 	if end.IsZero() {
+		// Still on its way: until now, or until its latest stage when the
+		// console's clock (a tick a second) is behind what it watched.
 		end = now
+		for _, t := range at {
+			if t.After(end) {
+				end = t
+			}
+		}
 	}
 	if !at[StageStored].IsZero() {
 		f.Total = max(end.Sub(at[StageStored]), 0)

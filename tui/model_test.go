@@ -18,6 +18,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// A pod still on its way shows a running total even when the console's
+// clock (ticking once a second) is behind the stages it watched.
+func TestFlowTotalWhileOnItsWay(t *testing.T) {
+	p := Pod{Created: t0, Phase: "Pending", Node: "n", ScheduledAt: t0.Add(400 * time.Millisecond)}
+	if f := FlowOf(&p, nil, t0.Add(100*time.Millisecond)); f.Total != 400*time.Millisecond {
+		t.Errorf("total %v with the clock behind the scheduling, want 400ms", f.Total)
+	}
+	if f := FlowOf(&p, nil, t0.Add(2*time.Second)); f.Total != 2*time.Second {
+		t.Errorf("total %v, want 2s (until now)", f.Total)
+	}
+}
+
 func TestFlowOf(t *testing.T) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	tests := []struct {
