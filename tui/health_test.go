@@ -17,10 +17,13 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 )
 
 // fakeAPI is an HTTPS server that answers /readyz and the pods list and
@@ -308,5 +311,33 @@ func TestRefusedCredentialsWithOpenReadyz(t *testing.T) {
 		if !strings.Contains(out, "watching            credentials refused") {
 			t.Errorf("%d wide: the overview does not say so:\n%s", w, out)
 		}
+	}
+}
+
+// The informers keep objects without managed fields or kubectl's
+// last-applied copy (the console shows neither; they are much of an
+// object's size), and with every other annotation.
+func TestSlimDropsWhatTheConsoleNeverShows(t *testing.T) {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Name: "web",
+		Annotations: map[string]string{
+			lastApplied: strings.Repeat("x", 4096),
+			"team":      "blue",
+		},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}},
+	}}
+	out, err := slim(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*corev1.Pod)
+	if len(got.ManagedFields) != 0 {
+		t.Errorf("managed fields kept: %v", got.ManagedFields)
+	}
+	if _, ok := got.Annotations[lastApplied]; ok || got.Annotations["team"] != "blue" || got.Name != "web" {
+		t.Errorf("annotations %v, name %q; want only team=blue, name web", got.Annotations, got.Name)
+	}
+	if _, err := slim(cache.DeletedFinalStateUnknown{Key: "ns/x"}); err != nil {
+		t.Errorf("a tombstone: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -106,7 +107,7 @@ func (s *Source) served() (map[schema.GroupVersionResource]bool, error) {
 }
 
 func (s *Source) start(ctx context.Context, served map[schema.GroupVersionResource]bool) {
-	f := informers.NewSharedInformerFactory(s.client, 0)
+	f := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(slim))
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { s.push(o, false) },
 		UpdateFunc: func(_, o any) { s.push(o, false) },
@@ -142,6 +143,27 @@ func (s *Source) start(ctx context.Context, served map[schema.GroupVersionResour
 	f.Start(ctx.Done())
 	go s.watchRecoveries(ctx, infs, time.Second)
 }
+
+// slim drops what the console never shows from the objects its informers
+// keep: managed fields and kubectl's last-applied copy, often the larger
+// part of an object. Describe and YAML fetch the whole object afresh.
+func slim(obj any) (any, error) {
+	if m, err := apimeta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a[lastApplied] != "" {
+			kept := make(map[string]string, len(a)-1)
+			for k, v := range a {
+				if k != lastApplied {
+					kept[k] = v
+				}
+			}
+			m.SetAnnotations(kept)
+		}
+	}
+	return obj, nil
+}
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // watchFailed notes why an informer's list or watch failed, once per
 // reason; the informer retries on its own with a back-off.
