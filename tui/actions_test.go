@@ -286,6 +286,7 @@ func TestLogsOfWhatHasNone(t *testing.T) {
 		{[]string{"5"}, "services route traffic to pods but have no log"},
 		{[]string{"5", "G"}, "ingresses route traffic to pods but have no log"},
 		{[]string{"6"}, "events have no log"},
+		{[]string{":", "n", "o", "enter"}, "nodes have no log"},
 	} {
 		m := newFixtureModel(120, 30, nil)
 		keys(m, tc.keys...)

@@ -243,7 +243,12 @@ func podStatus(o *corev1.Pod) string {
 func convertNode(o *corev1.Node) *Node {
 	n := &Node{Name: o.Name, Ready: "Unknown", Unschedulable: o.Spec.Unschedulable,
 		CPUMilli: o.Status.Allocatable.Cpu().MilliValue(), MemBytes: o.Status.Allocatable.Memory().Value(),
-		MaxPods: o.Status.Allocatable.Pods().Value()}
+		MaxPods: o.Status.Allocatable.Pods().Value(), Created: o.CreationTimestamp.Time}
+	for _, a := range o.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP && n.InternalIP == "" {
+			n.InternalIP = a.Address
+		}
+	}
 	for _, c := range o.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			switch c.Status {

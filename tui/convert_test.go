@@ -34,15 +34,16 @@ func TestConvert(t *testing.T) {
 		want    string // fmt %+v of the converted object
 		deleted bool
 	}{
-		{"ready node", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Spec: corev1.NodeSpec{Unschedulable: true},
-			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3500m"),
-				corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")},
+		{"ready node", &corev1.Node{ObjectMeta: meta("", "node-a"), Spec: corev1.NodeSpec{Unschedulable: true},
+			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "node-a"}, {Type: corev1.NodeInternalIP, Address: "10.0.0.11"}, {Type: corev1.NodeInternalIP, Address: "fd00::11"}},
+				Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3500m"),
+					corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")},
 				Conditions: []corev1.NodeCondition{{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse}, {Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
-			KindNode, "node-a", "&{Name:node-a Ready:Ready CPUMilli:3500 MemBytes:8589934592 MaxPods:110 Unschedulable:true}", false},
+			KindNode, "node-a", fmt.Sprintf("&{Name:node-a Ready:Ready CPUMilli:3500 MemBytes:8589934592 MaxPods:110 Unschedulable:true InternalIP:10.0.0.11 Created:%v}", t0.Add(-100*time.Second)), false},
 		{"not ready node", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "b"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}}},
-			KindNode, "b", "&{Name:b Ready:NotReady CPUMilli:0 MemBytes:0 MaxPods:0 Unschedulable:false}", false},
+			KindNode, "b", "&{Name:b Ready:NotReady CPUMilli:0 MemBytes:0 MaxPods:0 Unschedulable:false InternalIP: Created:0001-01-01 00:00:00 +0000 UTC}", false},
 		{"node without a Ready condition", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "c"}},
-			KindNode, "c", "&{Name:c Ready:Unknown CPUMilli:0 MemBytes:0 MaxPods:0 Unschedulable:false}", false},
+			KindNode, "c", "&{Name:c Ready:Unknown CPUMilli:0 MemBytes:0 MaxPods:0 Unschedulable:false InternalIP: Created:0001-01-01 00:00:00 +0000 UTC}", false},
 		{"load balancer service", &corev1.Service{ObjectMeta: meta("shop", "web"),
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.43.0.7", ExternalIPs: []string{"1.2.3.4"},
 				Ports: []corev1.ServicePort{{Port: 80, NodePort: 31380, Protocol: corev1.ProtocolTCP}, {Port: 53, Protocol: corev1.ProtocolUDP}}},

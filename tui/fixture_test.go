@@ -114,8 +114,9 @@ func fixture() []Change {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	var ch []Change
 	add := func(kind, key string, obj any) { ch = append(ch, Change{Kind: kind, Key: key, Obj: obj}) }
-	for _, n := range []string{"node-a", "node-b"} {
-		add(KindNode, n, &Node{Name: n, Ready: "Ready", CPUMilli: 4000, MemBytes: 8 << 30, MaxPods: 110})
+	for i, n := range []string{"node-a", "node-b"} {
+		add(KindNode, n, &Node{Name: n, Ready: "Ready", CPUMilli: 4000, MemBytes: 8 << 30, MaxPods: 110,
+			InternalIP: fmt.Sprintf("192.168.1.%d", 11+i), Created: at(-30 * 86400)})
 		add(KindLease, "kube-node-lease/"+n, &Lease{Namespace: "kube-node-lease", Name: n, Holder: n, Renewed: at(-5), Duration: 40 * time.Second})
 	}
 	add(KindLease, "kube-system/kube-scheduler", &Lease{Namespace: "kube-system", Name: "kube-scheduler", Holder: "node-a", Renewed: at(-2), Duration: 15 * time.Second})

@@ -81,6 +81,7 @@ func TestGoldenViews(t *testing.T) {
 		{"pods", []string{"4"}},
 		{"services", []string{"5"}},
 		{"events", []string{"6"}},
+		{"nodes", []string{":", "n", "o", "enter"}},
 		{"events-of-pod", []string{"4", "down", "e"}},
 		{"logs", []string{"4", "down", "down", "l"}},
 		{"logs-wrapped-filtered", []string{"4", "down", "down", "l", "w", "/", "u", "p", "s", "t", "r", "e", "a", "m", "enter"}},

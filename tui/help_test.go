@@ -22,6 +22,7 @@ func TestHelpFits(t *testing.T) {
 		{"pods", []string{"4"}, "l"},
 		{"services", []string{"5"}, "d"},
 		{"events", []string{"6"}, "d"},
+		{"nodes", []string{":", "n", "o", "enter"}, "d"},
 		{"logs", []string{"4", "down", "down", "l"}, "f"},
 		{"describe", []string{"4", "d"}, "↑/k"},
 	}

@@ -89,6 +89,8 @@ func (k KeyMap) HelpFor(v viewID) (here, other [][]key.Binding) {
 		own = []key.Binding{k.Describe, k.YAML, k.Events, k.Delete}
 	case viewEvents:
 		own = []key.Binding{k.Describe, k.YAML}
+	case viewNodes:
+		own = []key.Binding{k.Describe, k.YAML, k.Events}
 	case viewLogs:
 		own = []key.Binding{k.Follow, k.Wrap, k.Timestamps, k.Previous, k.Container, k.Shell}
 	}

@@ -69,7 +69,7 @@ type Model struct {
 	flash     string
 	flashBad  bool
 
-	pods, workloads, services, events table
+	pods, workloads, services, events, nodes table
 	// The services view stacks two tables; onIngress: the cursor is in the
 	// Ingresses one.
 	ingresses           table
@@ -104,9 +104,16 @@ func New(opts Options) *Model {
 	m.services = table{cols: serviceColumns(), empty: "No services."}
 	m.ingresses = table{cols: ingressColumns(), empty: "No ingresses.", blurred: true}
 	m.events = table{cols: eventColumns(), empty: "No events."}
+	m.nodes = table{cols: nodeColumns(), empty: "No nodes."}
 	m.pods.cellStyle = func(col int, v string) (lipgloss.Style, bool) {
 		if col == 3 {
 			return m.styles.status(v), true
+		}
+		return lipgloss.Style{}, false
+	}
+	m.nodes.cellStyle = func(col int, v string) (lipgloss.Style, bool) {
+		if col == 1 {
+			return m.styles.nodeStatus(v), true
 		}
 		return lipgloss.Style{}, false
 	}
@@ -228,6 +235,7 @@ func (m *Model) layout() {
 	m.workloads.SetSize(m.width, wl)
 	m.sizeServices()
 	m.events.SetSize(m.width, body)
+	m.nodes.SetSize(m.width, body)
 	m.logs.SetSize(m.width, body)
 	m.text.SetSize(m.width, body)
 	m.help.SetWidth(m.width)
@@ -248,6 +256,7 @@ func (m *Model) refresh() {
 	m.services.empty = m.emptyText("No services.", "services")
 	m.ingresses.empty = m.emptyText("No ingresses.", "ingresses")
 	m.events.empty = m.emptyText("No events.", "events")
+	m.nodes.empty = m.emptyText("No nodes.", "nodes")
 	switch m.view {
 	case viewPods:
 		m.pods.SetRows(podRows(m.store, m.ns, f, m.now))
@@ -265,6 +274,8 @@ func (m *Model) refresh() {
 		m.sizeServices()
 	case viewEvents:
 		m.events.SetRows(eventRows(m.store, m.ns, f, m.evOnly, m.now))
+	case viewNodes:
+		m.nodes.SetRows(nodeRows(m.store, f, m.now))
 	case viewFlow:
 		m.flows = m.store.Flows(m.ns, f, m.now, flowWindow)
 		m.flowCursor = min(m.flowCursor, max(len(m.flows)-1, 0))
@@ -504,7 +515,7 @@ var aliases = map[string]struct {
 	"ev": {viewEvents, ""}, "event": {viewEvents, ""}, "events": {viewEvents, ""},
 	"flow": {viewFlow, ""}, "fl": {viewFlow, ""},
 	"overview": {viewOverview, ""}, "ov": {viewOverview, ""}, "home": {viewOverview, ""},
-	"no": {viewOverview, ""}, "node": {viewOverview, ""}, "nodes": {viewOverview, ""},
+	"no": {viewNodes, ""}, "node": {viewNodes, ""}, "nodes": {viewNodes, ""},
 }
 
 func (m *Model) command(text string) tea.Cmd {
@@ -533,7 +544,7 @@ func (m *Model) command(text string) tea.Cmd {
 	}
 	a, ok := aliases[word]
 	if !ok {
-		m.flash, m.flashBad = fmt.Sprintf("unknown resource %q: try :po :deploy :sts :ds :job :cj :svc :ev :flow :ns", word), true
+		m.flash, m.flashBad = fmt.Sprintf("unknown resource %q: try :po :deploy :sts :ds :job :cj :svc :ev :no :flow :ns", word), true
 		return nil
 	}
 	m.go_(a.view)
@@ -605,6 +616,12 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, m.keys.Delete):
 		if ref.Kind == "Event" {
 			m.setFlash("delete", errors.New("events expire on their own; the console does not delete them"))
+			return nil
+		}
+		if ref.Kind == "Node" {
+			// Deleting a Node object drops it from the cluster while its
+			// kubelet and pods still run; drain and remove it outside.
+			m.setFlash("delete", errors.New("deleting nodes is not offered in the console"))
 			return nil
 		}
 		m.confirm = &ref
@@ -718,6 +735,8 @@ func (m *Model) currentTable() *table {
 		return &m.services
 	case viewEvents:
 		return &m.events
+	case viewNodes:
+		return &m.nodes
 	}
 	return nil
 }
@@ -995,6 +1014,8 @@ func (m *Model) Render() string {
 		content = m.services.View(st) + "\n\n" + m.ingresses.View(st)
 	case m.view == viewEvents:
 		content = m.events.View(st)
+	case m.view == viewNodes:
+		content = m.nodes.View(st)
 	case m.view == viewLogs:
 		waiting := ""
 		if p := m.store.Pods[m.logs.req.Namespace+"/"+m.logs.req.Pod]; p != nil {
@@ -1147,11 +1168,12 @@ func (m *Model) footer() string {
 func (m *Model) helpView(height int) string {
 	hints := map[viewID]string{
 		viewFlow:      "Each new pod moves through the flow: stored → scheduled → network → image pulled → started → running → ready, with the time each step took; a stuck step shows why. Rows stay 10 minutes after a pod settles; stuck pods stay while stuck.",
-		viewOverview:  "The control plane's health, the nodes with requested/allocatable resources and their kubelets' leases, and the last warnings.",
+		viewOverview:  "The control plane's health, the nodes with requested/allocatable resources and their kubelets' leases (:no lists them all in the Nodes view), and the last warnings.",
 		viewWorkloads: "ready/desired with a rollout bar; the pods of the selected workload below.",
 		viewPods:      "Every pod, with kubectl's columns; enter opens its logs.",
 		viewServices:  "Services with their ready endpoints; below them, Ingresses. The cursor moves on from one table to the other.",
 		viewEvents:    "Events, newest first; e on an object shows only its own.",
+		viewNodes:     "Every node with kubectl's columns, and what its pods request of what it can allocate (CPU, MEMORY) and hold (PODS); enter describes it.",
 		viewLogs:      "Follow stops when you scroll up and resumes at the bottom (G or f). / keeps only the lines that match.",
 		viewText:      "Describe or YAML of the selection; / finds and marks text.",
 	}

@@ -51,7 +51,9 @@ type Node struct {
 	Ready              string // Ready, NotReady, Unknown
 	CPUMilli, MemBytes int64  // allocatable
 	MaxPods            int64
-	Unschedulable      bool
+	Unschedulable      bool   // cordoned
+	InternalIP         string // the InternalIP address, "" if none
+	Created            time.Time
 }
 
 // Workload is a Deployment, ReplicaSet, StatefulSet, DaemonSet, Job or CronJob.

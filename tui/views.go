@@ -21,12 +21,13 @@ const (
 	viewPods
 	viewServices
 	viewEvents
+	viewNodes // no number key: :no opens it
 	viewLogs
 	viewText // describe or YAML
 )
 
 var viewNames = map[viewID]string{viewOverview: "Overview", viewFlow: "Pod flow", viewWorkloads: "Workloads",
-	viewPods: "Pods", viewServices: "Services", viewEvents: "Events", viewLogs: "Logs", viewText: "Describe"}
+	viewPods: "Pods", viewServices: "Services", viewEvents: "Events", viewNodes: "Nodes", viewLogs: "Logs", viewText: "Describe"}
 
 // tabs are the views reachable with 1-6.
 var tabs = []viewID{viewOverview, viewFlow, viewWorkloads, viewPods, viewServices, viewEvents}
@@ -64,6 +65,79 @@ func podRows(s *Store, ns, filter string, now time.Time) []row {
 		}}
 	}
 	return rows
+}
+
+// ---- Nodes ------------------------------------------------------------------
+
+// nodeInfo is a node with what its pods request of it: the Overview's node
+// lines and the Nodes view's rows both read it.
+type nodeInfo struct {
+	*Node
+	Used NodeUsage
+}
+
+// nodeInfos is every node, sorted by name, with its pods' requests.
+func nodeInfos(s *Store) []nodeInfo {
+	usage := s.Usage()
+	out := make([]nodeInfo, 0, len(s.Nodes))
+	for name, n := range s.Nodes {
+		out = append(out, nodeInfo{Node: n, Used: usage[name]})
+	}
+	slices.SortFunc(out, func(a, b nodeInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// CPU is requested/allocatable cores ("1.5/4").
+func (n nodeInfo) CPU() string { return milli(n.Used.CPUMilli) + "/" + milli(n.CPUMilli) }
+
+// Mem is requested/allocatable memory ("256M/8.0G").
+func (n nodeInfo) Mem() string { return bytesH(n.Used.MemBytes) + "/" + bytesH(n.MemBytes) }
+
+// Status is kubectl's STATUS column: Ready, NotReady or Unknown, and
+// SchedulingDisabled when cordoned.
+func (n nodeInfo) Status() string {
+	if n.Unschedulable {
+		return n.Ready + ",SchedulingDisabled"
+	}
+	return n.Ready
+}
+
+// nodeColumns: kubectl get nodes' columns with what the pods request;
+// INTERNAL-IP, last, shows only where it fits (the table drops columns
+// from the right).
+func nodeColumns() []column {
+	return []column{{Title: "NAME", Width: 12, Flex: true}, {Title: "STATUS", Width: 27}, {Title: "CPU", Width: 9},
+		{Title: "MEMORY", Width: 13}, {Title: "PODS", Width: 7}, {Title: "AGE", Width: 5}, {Title: "INTERNAL-IP", Width: 15}}
+}
+
+// nodeRows lists the nodes (cluster-wide: they have no namespace).
+func nodeRows(s *Store, filter string, now time.Time) []row {
+	var rows []row
+	for _, n := range nodeInfos(s) {
+		status := n.Status()
+		if !matches(filter, n.Name, status, n.InternalIP) {
+			continue
+		}
+		created := "?"
+		if !n.Created.IsZero() {
+			created = age(now.Sub(n.Created))
+		}
+		rows = append(rows, row{Key: "Node//" + n.Name, Cells: []string{n.Name, status, n.CPU(), n.Mem(),
+			fmt.Sprintf("%d/%d", n.Used.Pods, n.MaxPods), created, n.InternalIP}})
+	}
+	return rows
+}
+
+// nodeStatus colours a node's STATUS: Ready in the OK style, a
+// cordoned or Unknown node in the warning one, NotReady in the error one.
+func (s Styles) nodeStatus(v string) lipgloss.Style {
+	if strings.HasPrefix(v, "NotReady") {
+		return s.Bad
+	}
+	if strings.Contains(v, ",") {
+		return s.Warn
+	}
+	return s.status(v)
 }
 
 // ---- Workloads --------------------------------------------------------------
@@ -183,8 +257,13 @@ func eventColumns() []column {
 
 func eventRows(s *Store, ns, filter string, only *ObjRef, now time.Time) []row {
 	var rows []row
+	if only != nil && only.Namespace == "" {
+		// A cluster-scoped object's (a node's) events live in a namespace
+		// of their own, usually default.
+		ns = ""
+	}
 	for _, e := range s.EventsSorted(ns, false) {
-		if only != nil && (e.ObjKind != only.Kind || e.ObjName != only.Name || e.Namespace != only.Namespace) {
+		if only != nil && (e.ObjKind != only.Kind || e.ObjName != only.Name || only.Namespace != "" && e.Namespace != only.Namespace) {
 			continue
 		}
 		obj := strings.ToLower(e.ObjKind) + "/" + e.ObjName
@@ -403,27 +482,21 @@ func renderOverview(st Styles, s *Store, ns string, width, height int, now time.
 	// Warnings get what is left after the nodes' share.
 	warnings := s.EventsSorted(ns, true)
 	rest := height - len(out) - 2
-	nodeRows := min(len(s.Nodes), max(rest/2, 1))
+	nodeLines := min(len(s.Nodes), max(rest/2, 1))
 	if len(warnings) == 0 {
-		nodeRows = min(len(s.Nodes), max(rest-2, 1))
+		nodeLines = min(len(s.Nodes), max(rest-2, 1))
 	}
 	out = append(out, st.Header.Render(fmt.Sprintf("Nodes (%d)", len(s.Nodes))))
-	names := make([]string, 0, len(s.Nodes))
-	for n := range s.Nodes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	usage := s.Usage()
-	if len(names) == 0 {
+	nodes := nodeInfos(s)
+	if len(nodes) == 0 {
 		out = append(out, st.Muted.Render(" no nodes registered"))
 	}
-	for i, name := range names {
-		if i >= nodeRows-1 && len(names) > nodeRows {
-			out = append(out, st.Muted.Render(fmt.Sprintf(" … %d more nodes (:no not yet; see pods by NODE)", len(names)-i)))
+	for i, n := range nodes {
+		if i >= nodeLines-1 && len(nodes) > nodeLines {
+			out = append(out, st.Muted.Render(fmt.Sprintf(" … %d more nodes (:no to list them all)", len(nodes)-i)))
 			break
 		}
-		n := s.Nodes[name]
-		u := usage[name]
+		name := n.Name
 		kubelet := "kubelet ?"
 		kubeletStyle := st.Muted
 		if l := s.Leases["kube-node-lease/"+name]; l != nil {
@@ -435,9 +508,8 @@ func renderOverview(st Styles, s *Store, ns string, width, height int, now time.
 		}
 		line := fmt.Sprintf(" %s %s cpu %s mem %s pods %3d/%-3d %s",
 			fit(name, max(width-74, 8)), st.status(n.Ready).Render(fit(n.Ready, 8)),
-			fit(fmt.Sprintf("%s/%s", milli(u.CPUMilli), milli(n.CPUMilli)), 11),
-			fit(fmt.Sprintf("%s/%s", bytesH(u.MemBytes), bytesH(n.MemBytes)), 13),
-			u.Pods, n.MaxPods, kubeletStyle.Render(kubelet))
+			fit(n.CPU(), 11), fit(n.Mem(), 13),
+			n.Used.Pods, n.MaxPods, kubeletStyle.Render(kubelet))
 		out = append(out, line)
 	}
 	out = append(out, st.Header.Render("Last warnings"))
