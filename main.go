@@ -18,11 +18,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
+	"k8s.io/klog/v2"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/apiserver"
+	"github.com/appliance/appliance/appliance/logging"
 	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/runtime/containerd"
 	"github.com/appliance/appliance/tui"
@@ -83,6 +85,9 @@ func serverCommand() *cobra.Command {
 
 func runServer(cfg appliance.Config) error {
 	log := newLogger(cfg.LogLevel)
+	// client-go and the API server's libraries log through klog: into our
+	// log, in its format, their info lines as debug.
+	klog.SetSlogLogger(logging.Library(log, "klog"))
 	log.Debug("garbage collector", "gc-percent", appliance.TuneGC())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -38,12 +38,14 @@ func (a *Appliance) startControllers(ctx context.Context, cfg *rest.Config) erro
 	log := a.log.With("part", "controller-manager")
 	// Each term of leadership starts the loops afresh: their queues and
 	// informers do not outlive a lost lease.
-	go controllers.RunAsLeader(ctx, client, "kube-controller-manager", a.cfg.NodeName, log,
-		func(ctx context.Context) {
-			if err := a.runControllers(ctx, cfg, client); err != nil {
-				log.Error("controllers", "err", err)
-			}
-		})
+	a.runPart(func() {
+		controllers.RunAsLeader(ctx, client, "kube-controller-manager", a.cfg.NodeName, log,
+			func(ctx context.Context) {
+				if err := a.runControllers(ctx, cfg, client); err != nil {
+					log.Error("controllers", "err", err)
+				}
+			})
+	})
 	return nil
 }
 
@@ -157,11 +159,11 @@ func (a *Appliance) startScheduler(ctx context.Context, certs *clusterCerts) err
 	if err != nil {
 		return err
 	}
-	go func() {
+	a.runPart(func() {
 		if err := s.Run(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("scheduler stopped", "part", "scheduler", "err", err)
 		}
-	}()
+	})
 	return nil
 }
 

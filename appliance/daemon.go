@@ -40,6 +40,12 @@ type Appliance struct {
 	mu     sync.Mutex
 	sim    *simulate.Simulator
 	agent  *kubelet.Kubelet
+	// The controller manager and the scheduler stop before the API server,
+	// so that they hand their Leases back (and log no errors) while it still
+	// serves. closing (under mu) keeps parts from starting once Close waits.
+	stopParts context.CancelFunc
+	parts     sync.WaitGroup
+	closing   bool
 }
 
 // Paths are the files the appliance keeps under its data directory.
@@ -68,8 +74,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Appliance, err
 	}
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	partsCtx, stopParts := context.WithCancel(ctx)
 	a := &Appliance{
-		cfg: cfg, log: log, paths: pathsFor(cfg), cancel: cancel,
+		cfg: cfg, log: log, paths: pathsFor(cfg), cancel: cancel, stopParts: stopParts,
 		ready: make(chan struct{}), errc: make(chan error, 4),
 	}
 	defer func() {
@@ -157,12 +164,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Appliance, err
 	if err != nil {
 		return nil, err
 	}
-	go a.waitReady(ctx, srv.LoopbackConfig(), controllerCfg, start)
+	go a.waitReady(ctx, partsCtx, srv.LoopbackConfig(), controllerCfg, start)
 	return a, nil
 }
 
-// waitReady polls /readyz, then starts the controllers and closes Ready.
-func (a *Appliance) waitReady(ctx context.Context, loopback, controllers *rest.Config, start time.Time) {
+// waitReady polls /readyz, then starts the controllers and closes Ready. The
+// controller manager and the scheduler run on partsCtx.
+func (a *Appliance) waitReady(ctx, partsCtx context.Context, loopback, controllers *rest.Config, start time.Time) {
 	client, err := kubernetes.NewForConfig(loopback)
 	if err != nil {
 		a.errc <- err
@@ -179,12 +187,12 @@ func (a *Appliance) waitReady(ctx context.Context, loopback, controllers *rest.C
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if err := a.startControllers(ctx, controllers); err != nil {
+	if err := a.startControllers(partsCtx, controllers); err != nil {
 		a.errc <- err
 		return
 	}
 	if !a.cfg.DisableScheduler {
-		if err := a.startScheduler(ctx, a.certs); err != nil {
+		if err := a.startScheduler(partsCtx, a.certs); err != nil {
 			a.errc <- err
 			return
 		}
@@ -230,6 +238,17 @@ func (a *Appliance) Close() {
 		a.mu.Unlock()
 		if agent != nil {
 			agent.Close()
+		}
+		a.mu.Lock()
+		a.closing = true
+		a.mu.Unlock()
+		a.stopParts()
+		parts := make(chan struct{})
+		go func() { a.parts.Wait(); close(parts) }()
+		select {
+		case <-parts:
+		case <-time.After(10 * time.Second):
+			a.log.Warn("controller manager or scheduler did not stop in time")
 		}
 		a.cancel()
 		if a.done != nil {
@@ -312,4 +331,19 @@ func (a *Appliance) Agent() *kubelet.Kubelet {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.agent
+}
+
+// runPart runs a part that must stop before the API server (see stopParts),
+// unless Close has begun.
+func (a *Appliance) runPart(f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closing {
+		return
+	}
+	a.parts.Add(1)
+	go func() {
+		defer a.parts.Done()
+		f()
+	}()
 }

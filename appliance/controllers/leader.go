@@ -18,7 +18,7 @@ import (
 // can run the same loops safely: one acts, the others wait. identity must be
 // stable across restarts of the same server (its node name): a restarted server
 // then takes its own lease back at once instead of waiting for it to expire.
-// It returns when ctx ends.
+// It returns when ctx ends, once run has returned and the lease is released.
 func RunAsLeader(ctx context.Context, client kubernetes.Interface, name, identity string, log *slog.Logger, run func(ctx context.Context)) {
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem},
@@ -26,6 +26,10 @@ func RunAsLeader(ctx context.Context, client kubernetes.Interface, name, identit
 		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 	}
 	for ctx.Err() == nil {
+		// client-go starts run in a goroutine of its own and does not wait
+		// for it; this term waits, so that the loops are done before the
+		// caller stops the API server.
+		started, ran := make(chan struct{}), make(chan struct{})
 		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
 			Lock:            lock,
 			Name:            name,
@@ -35,6 +39,8 @@ func RunAsLeader(ctx context.Context, client kubernetes.Interface, name, identit
 			ReleaseOnCancel: true,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(ctx context.Context) {
+					close(started)
+					defer close(ran)
 					log.Info("leading", "lease", name, "identity", identity)
 					run(ctx)
 				},
@@ -45,5 +51,10 @@ func RunAsLeader(ctx context.Context, client kubernetes.Interface, name, identit
 				},
 			},
 		})
+		select {
+		case <-started:
+			<-ran
+		default:
+		}
 	}
 }

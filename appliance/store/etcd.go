@@ -24,6 +24,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/appliance/appliance/appliance/logging"
 )
 
 // Config says where etcd keeps its data, where it listens and which certificates it
@@ -118,7 +120,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Etcd, error) {
 	ec.QuotaBackendBytes = 8 << 30
 	// 3 MiB request bodies plus protobuf envelope must fit in one etcd request.
 	ec.MaxRequestBytes = 4 << 20
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(quietZap())
+	// etcd's errors, in the daemon's log format; those that only say it is
+	// stopping are debug lines.
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(logging.ZapCore(logging.Library(log, "etcd"), zapcore.ErrorLevel)))
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("start etcd: %w", err)
@@ -172,20 +176,6 @@ func (s *Etcd) ClientTLS() (*tls.Config, error) {
 // its WAL before it answers).
 func (s *Etcd) Close() {
 	s.e.Close()
-}
-
-func quietZap() *zap.Logger {
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(zapcore.ErrorLevel)
-	zc.Encoding = "console"
-	zc.DisableStacktrace = true
-	zc.OutputPaths = []string{"stderr"}
-	zc.ErrorOutputPaths = []string{"stderr"}
-	l, err := zc.Build()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return l.Named("etcd")
 }
 
 func hostPort(host string, port int) string {

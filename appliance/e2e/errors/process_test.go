@@ -154,6 +154,13 @@ func TestSIGTERMExitsZero(t *testing.T) {
 				t.Fatalf("exit code %d after SIGTERM, want 0", code)
 			}
 			t.Logf("exited 0 %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+			// A clean start and stop logs in one format (the libraries'
+			// klog and zap lines included) and logs no error.
+			for _, line := range strings.Split(strings.TrimSpace(p.Output()), "\n") {
+				if !strings.HasPrefix(line, "time=") || strings.Contains(line, "level=ERROR") {
+					t.Errorf("log line not in the daemon's format, or an error, in a clean start and stop:\n%s", line)
+				}
+			}
 		})
 	}
 }
