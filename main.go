@@ -99,6 +99,7 @@ func runServer(cfg appliance.Config) error {
 	select {
 	case <-ctx.Done():
 		log.Info("stopping")
+		logging.Stopping()
 	case err := <-a.Err():
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"go.uber.org/zap/zapcore"
 )
@@ -30,7 +31,7 @@ func (l *libHandler) Enabled(ctx context.Context, level slog.Level) bool {
 
 func (l *libHandler) Handle(ctx context.Context, r slog.Record) error {
 	level := demote(r.Level)
-	if level >= slog.LevelError && harmless(r) {
+	if level >= slog.LevelError && harmless(r) || stopping.Load() {
 		level = slog.LevelDebug
 	}
 	if !l.h.Enabled(ctx, level) {
@@ -55,6 +56,13 @@ func demote(level slog.Level) slog.Level {
 	}
 	return level
 }
+
+var stopping atomic.Bool
+
+// Stopping says the process is shutting down: from now on the libraries'
+// warnings and errors (requests cut short, connections closed under them)
+// are debug lines.
+func Stopping() { stopping.Store(true) }
 
 // harmlessPhrases are errors in which nothing went wrong: what libraries
 // report when the appliance stops them, and etcd's storage-version check on

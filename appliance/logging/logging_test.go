@@ -79,3 +79,20 @@ func TestZapCore(t *testing.T) {
 		t.Errorf("record %v %q %q", r.Level, r.Message, got)
 	}
 }
+
+// Once the process is stopping, a library's errors are debug lines: requests
+// cut short and connections closed under them are the stop itself.
+func TestStopping(t *testing.T) {
+	h := &records{level: slog.LevelInfo}
+	l := Library(slog.New(h), "klog")
+	l.Error("Unhandled Error", "err", errors.New("http: Handler timeout"))
+	if len(h.got) != 1 {
+		t.Fatalf("before Stopping: %d records, want the error", len(h.got))
+	}
+	Stopping()
+	t.Cleanup(func() { stopping.Store(false) })
+	l.Error("Unhandled Error", "err", errors.New("http: Handler timeout"))
+	if len(h.got) != 1 {
+		t.Fatalf("after Stopping: %v; want no error at info level", h.got[1:])
+	}
+}
