@@ -525,7 +525,12 @@ func TestRestartStartsHalfStartedContainer(t *testing.T) {
 		return running(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
 	})
 	pollUntil(t, 30*time.Second, "main runs a live process (not the created task)", func() (bool, error) {
-		for _, tk := range mustPodTasks(t, rt, p.UID) {
+		// The kubelet may be replacing the container while we list.
+		ts, err := podTasks(ctx, rt, p.UID)
+		if err != nil {
+			return false, err
+		}
+		for _, tk := range ts {
 			if tk.name == "main" {
 				return tk.status == containerd.Running && pidAlive(tk.pid), nil
 			}
