@@ -67,32 +67,35 @@ func goldenBackend() *fakeBackend {
 	}}
 }
 
+// viewKeys are the keys that open each view from the start (golden,
+// resize and colour tests go through all of them).
+var viewKeys = []struct {
+	name string
+	keys []string
+}{
+	{"overview", []string{"1"}},
+	{"flow", []string{"2"}},
+	{"workloads", []string{"3"}},
+	{"pods", []string{"4"}},
+	{"services", []string{"5"}},
+	{"events", []string{"6"}},
+	{"nodes", []string{":", "n", "o", "enter"}},
+	{"events-of-pod", []string{"4", "down", "e"}},
+	{"logs", []string{"4", "down", "down", "l"}},
+	{"logs-wrapped-filtered", []string{"4", "down", "down", "l", "w", "/", "u", "p", "s", "t", "r", "e", "a", "m", "enter"}},
+	{"logs-waiting", []string{"4", "l"}},
+	{"describe", []string{"4", "d"}},
+	{"yaml", []string{"4", "y"}},
+	{"help", []string{"2", "?"}},
+	{"delete-confirm", []string{"4", "ctrl+d"}},
+}
+
 // TestGoldenViews snapshots every view at 80x24 and 160x48 with the fixed
 // clock and data; `go test ./tui -run Golden -update` rewrites them after a
 // deliberate change (review the diff).
 func TestGoldenViews(t *testing.T) {
-	views := []struct {
-		name string
-		keys []string
-	}{
-		{"overview", []string{"1"}},
-		{"flow", []string{"2"}},
-		{"workloads", []string{"3"}},
-		{"pods", []string{"4"}},
-		{"services", []string{"5"}},
-		{"events", []string{"6"}},
-		{"nodes", []string{":", "n", "o", "enter"}},
-		{"events-of-pod", []string{"4", "down", "e"}},
-		{"logs", []string{"4", "down", "down", "l"}},
-		{"logs-wrapped-filtered", []string{"4", "down", "down", "l", "w", "/", "u", "p", "s", "t", "r", "e", "a", "m", "enter"}},
-		{"logs-waiting", []string{"4", "l"}},
-		{"describe", []string{"4", "d"}},
-		{"yaml", []string{"4", "y"}},
-		{"help", []string{"2", "?"}},
-		{"delete-confirm", []string{"4", "ctrl+d"}},
-	}
 	for _, size := range [][2]int{{80, 24}, {160, 48}} {
-		for _, v := range views {
+		for _, v := range viewKeys {
 			t.Run(fmt.Sprintf("%s-%dx%d", v.name, size[0], size[1]), func(t *testing.T) {
 				m := newFixtureModel(size[0], size[1], goldenBackend())
 				// keys runs the commands the keys return (Describe, YAML and

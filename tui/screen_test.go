@@ -11,27 +11,10 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// allViews are the keys that open each view from the start.
-var allViews = []struct {
-	name string
-	keys []string
-}{
-	{"overview", []string{"1"}},
-	{"flow", []string{"2"}},
-	{"workloads", []string{"3"}},
-	{"pods", []string{"4"}},
-	{"services", []string{"5"}},
-	{"events", []string{"6"}},
-	{"events of one pod", []string{"4", "down", "e"}},
-	{"logs", []string{"4", "down", "down", "l"}},
-	{"describe", []string{"4", "d"}},
-	{"help", []string{"4", "?"}},
-}
-
 // TestResize: a terminal resized mid-session gets a screen of its new size
 // in every view, whose layout follows (the wide pods columns come and go).
 func TestResize(t *testing.T) {
-	for _, v := range allViews {
+	for _, v := range viewKeys {
 		t.Run(v.name, func(t *testing.T) {
 			m := newFixtureModel(160, 48, &fakeBackend{logs: map[string]string{"app": strings.Repeat("a long log line that is wider than eighty columns for sure, isn't it? ", 3) + "\n"}})
 			keys(m, v.keys...)
@@ -82,7 +65,7 @@ var colourSGR = regexp.MustCompile(`\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|1
 // (bold, faint and reverse keep the cursor and headers visible, as the
 // NO_COLOR convention allows); without it, it has colours.
 func TestNoColor(t *testing.T) {
-	for _, v := range allViews {
+	for _, v := range viewKeys {
 		t.Run(v.name, func(t *testing.T) {
 			for _, noColor := range []bool{true, false} {
 				m := New(Options{Backend: &fakeBackend{logs: map[string]string{"app": "hello\n"}}, Server: "https://10.0.0.2:6443", Now: fixedNow, NoColor: noColor, Retry: time.Millisecond})

@@ -219,9 +219,10 @@ func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, l *cList, c *cor
 	}
 	delete(w.pullBackoff, c.Name)
 	var leftover *record
+	id := containerID(pod.UID, c.Name, restart)
 	rest := l.containers[c.Name][:0:0]
 	for _, o := range l.containers[c.Name] {
-		if o.id == containerID(pod.UID, c.Name, restart) {
+		if o.id == id {
 			leftover = o
 			continue
 		}
