@@ -140,3 +140,15 @@ func TestNoColorEnv(t *testing.T) {
 		})
 	}
 }
+
+// The console leaves the mouse to the terminal (text can be selected) in
+// every view, and takes the alternate screen so the shell's is kept.
+func TestMouseOffAltScreen(t *testing.T) {
+	for _, v := range viewKeys {
+		m := newFixtureModel(80, 24, goldenBackend())
+		keys(m, v.keys...)
+		if view := m.View(); view.MouseMode != tea.MouseModeNone || !view.AltScreen {
+			t.Errorf("%s: mouse mode %v, alt screen %v; want no mouse, alt screen", v.name, view.MouseMode, view.AltScreen)
+		}
+	}
+}
