@@ -423,6 +423,9 @@ func isRootCA(ev watch.Event) bool {
 }
 
 func describeEvent(ev watch.Event) string {
+	if st, ok := ev.Object.(*metav1.Status); ok {
+		return fmt.Sprintf("%s %d %s: %s", ev.Type, st.Code, st.Reason, st.Message)
+	}
 	if m, err := meta.Accessor(ev.Object); err == nil {
 		return fmt.Sprintf("%s %s", ev.Type, m.GetName())
 	}
@@ -476,6 +479,9 @@ func testWatchBookmarks(t *testing.T, c *testcluster.Cluster, ns string) {
 	t.Run("periodic", func(t *testing.T) {
 		// The server sends a bookmark before a watch times out (and about every
 		// minute), so that the client can resume from a recent resourceVersion.
+		// A bookmark carries news only when the store moved on past the
+		// watch's resourceVersion: here a ConfigMap of another namespace,
+		// which this watch never sees as an event.
 		list, err := cms.List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -487,6 +493,7 @@ func testWatchBookmarks(t *testing.T, c *testcluster.Cluster, ns string) {
 			t.Fatal(err)
 		}
 		defer w.Stop()
+		createConfigMap(t, c, metav1.NamespaceDefault, "bookmark-elsewhere-"+ns, nil)
 		deadline := time.After(20 * time.Second)
 		for {
 			select {
