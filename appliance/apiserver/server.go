@@ -90,6 +90,7 @@ type Server struct {
 	loopback *restclient.Config
 	log      *slog.Logger
 	port     int
+	storage  *restOptions
 }
 
 // New builds the API server: storage for every resource, handlers, discovery,
@@ -204,7 +205,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{generic: gs, loopback: gc.LoopbackClientConfig, log: cfg.Log, port: port}
+	s := &Server{generic: gs, loopback: gc.LoopbackClientConfig, log: cfg.Log, port: port, storage: opts}
 	gs.AddPostStartHookOrDie("appliance-bootstrap", func(ctx genericapiserver.PostStartHookContext) error {
 		if err := s.bootstrapNamespaces(ctx, client); err != nil {
 			return err
@@ -219,6 +220,7 @@ func New(cfg Config) (*Server, error) {
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.storage.stop()
 	return s.generic.PrepareRun().RunWithContext(ctx)
 }
 

@@ -17,11 +17,13 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -72,6 +74,9 @@ type Etcd struct {
 	cfg Config
 	e   *embed.Etcd
 	log *slog.Logger
+
+	inProcessOnce sync.Once
+	inProcess     *clientv3.Client
 }
 
 // Start starts the member and returns once it serves clients or fails.
@@ -162,6 +167,14 @@ func (s *Etcd) Client() (*clientv3.Client, error) {
 	})
 }
 
+// InProcessClient is a client that calls this member directly, with no
+// socket, TLS or gRPC encoding in between (etcd's v3client, as its gRPC proxy
+// uses). It is closed with the member.
+func (s *Etcd) InProcessClient() *clientv3.Client {
+	s.inProcessOnce.Do(func() { s.inProcess = v3client.New(s.e.Server) })
+	return s.inProcess
+}
+
 // ClientTLS is the TLS configuration of a trusted etcd client.
 func (s *Etcd) ClientTLS() (*tls.Config, error) {
 	info := transport.TLSInfo{
@@ -175,6 +188,9 @@ func (s *Etcd) ClientTLS() (*tls.Config, error) {
 // Close stops the member; every acknowledged write is already on disk (etcd fsyncs
 // its WAL before it answers).
 func (s *Etcd) Close() {
+	if s.inProcess != nil {
+		s.inProcess.Close()
+	}
 	s.e.Close()
 }
 
