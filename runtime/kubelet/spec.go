@@ -29,7 +29,7 @@ const shimGroupAnnotation = "io.containerd.runc.v2.group"
 // config overridden by command/args/env/workingDir, the sandbox's namespaces,
 // volumes and the pod's /etc files, cgroup limits and the security context.
 func (k *Kubelet) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *record, img containerd.Image, vols map[string]string, cgroup string) ([]oci.SpecOpts, error) {
-	env, err := k.containerEnv(pod, c)
+	env, err := k.containerEnv(k.withPodIPs(pod, sb.labels[labelPodIP]), c)
 	if err != nil {
 		return nil, &configError{err}
 	}
@@ -348,6 +348,32 @@ func capNames(cs []corev1.Capability) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// withPodIPs returns the pod with status.podIP(s) and status.hostIP(s) filled
+// in when they are not yet: the first containers start before the status that
+// reports the sandbox's IP is written, and their env from fieldRef
+// status.podIP must still hold it (the kubelet passes the sandbox's IPs to
+// its env expansion the same way).
+func (k *Kubelet) withPodIPs(pod *corev1.Pod, podIP string) *corev1.Pod {
+	hostIP := ""
+	if k.cfg.NodeIP != nil {
+		hostIP = k.cfg.NodeIP.String()
+	}
+	if (pod.Status.PodIP != "" || podIP == "") && (pod.Status.HostIP != "" || hostIP == "") {
+		return pod
+	}
+	p := *pod
+	p.Status = *pod.Status.DeepCopy()
+	if p.Status.PodIP == "" && podIP != "" {
+		p.Status.PodIP = podIP
+		p.Status.PodIPs = []corev1.PodIP{{IP: podIP}}
+	}
+	if p.Status.HostIP == "" && hostIP != "" {
+		p.Status.HostIP = hostIP
+		p.Status.HostIPs = []corev1.HostIP{{IP: hostIP}}
+	}
+	return &p
 }
 
 // containerEnv is the container's environment in Kubernetes' order: service

@@ -281,11 +281,20 @@ func TestConfigMapAndSecret(t *testing.T) {
 	pod.Spec.Containers[0].Env = []corev1.EnvVar{
 		{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}},
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		// Set before the kubelet first writes the pod's IP to its status.
+		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+		{Name: "HOST_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}},
 	}
 	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitPod(t, c, ns, "reader", "Running", running)
+	p := waitPod(t, c, ns, "reader", "Running", running)
+	if p.Status.PodIP == "" || p.Status.HostIP == "" {
+		t.Fatalf("status without IPs: podIP %q hostIP %q", p.Status.PodIP, p.Status.HostIP)
+	}
+	if got, want := strings.TrimSpace(c.Kubectl(t, "exec", "reader", "--", "sh", "-c", "echo $POD_IP/$HOST_IP")), p.Status.PodIP+"/"+p.Status.HostIP; got != want {
+		t.Fatalf("env from status.podIP/status.hostIP = %q, want %q", got, want)
+	}
 	if got := strings.TrimSpace(c.Kubectl(t, "exec", "reader", "--", "cat", "/etc/cfg/greeting")); got != "hello" {
 		t.Fatalf("configMap file = %q", got)
 	}
