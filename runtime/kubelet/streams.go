@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -60,19 +62,41 @@ func (s *streams) container(ctx context.Context, namespace, name string, uid typ
 	return pod, r, l, nil
 }
 
+// previousInstance is the instance `kubectl logs --previous` shows: the one
+// the pod's status names as the container's last termination, as in the
+// kubelet. While a container waits in CrashLoopBackOff that is the newest
+// instance, which has exited; once it runs again, the one before. Before the
+// status says, the newest exited instance behind the current one.
+func previousInstance(pod *corev1.Pod, container string, rs []*record) *record {
+	for _, cs := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
+		if cs.Name != container || cs.LastTerminationState.Terminated == nil {
+			continue
+		}
+		id := strings.TrimPrefix(cs.LastTerminationState.Terminated.ContainerID, "containerd://")
+		for _, r := range rs {
+			if r.id == id {
+				return r
+			}
+		}
+	}
+	if len(rs) > 1 && rs[1].exited {
+		return rs[1]
+	}
+	return nil
+}
+
 func (s *streams) LogPath(namespace, name, container string, previous bool) (string, func() bool, error) {
 	ctx, cancel := context.WithTimeout(s.k.ctx, 10*time.Second)
 	defer cancel()
-	_, r, l, err := s.container(ctx, namespace, name, "", container)
+	pod, r, l, err := s.container(ctx, namespace, name, "", container)
 	if err != nil {
 		return "", nil, err
 	}
 	if previous {
-		rs := l.containers[container]
-		if len(rs) < 2 {
-			return "", nil, fmt.Errorf("previous terminated container %q in pod %q not found: %w", container, name, server.ErrNotFound)
+		if p := previousInstance(pod, container, l.containers[container]); p != nil {
+			return p.labels[labelLogPath], func() bool { return false }, nil
 		}
-		return rs[1].labels[labelLogPath], func() bool { return false }, nil
+		return "", nil, fmt.Errorf("previous terminated container %q in pod %q not found: %w", container, name, server.ErrNotFound)
 	}
 	id := r.id
 	var gone atomic.Bool

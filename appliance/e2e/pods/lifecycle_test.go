@@ -178,7 +178,12 @@ func (lc *lifecycle) livenessProbeRestarts(t *testing.T) {
 // between an instance's finish and the next start follow.
 func (lc *lifecycle) crashLoopBackOff(t *testing.T) {
 	t.Parallel()
-	p := busyboxPod("crashloop", "sh", "-c", "exit 1")
+	// Each run prints its number (1 for restartCount 0), counted in an
+	// emptyDir that outlives the instances.
+	p := busyboxPod("crashloop", "sh", "-c", `n=$(( $(cat /run/count/n 2>/dev/null || echo 0) + 1 )); echo $n > /run/count/n; echo run-$n; exit 1`)
+	p.Spec.Volumes = []corev1.Volume{{Name: "count", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "count", MountPath: "/run/count"}}
+	testcluster.Binary(t) // kubectl below runs within a back-off: no build then
 	events := lc.watchPod(t, p.Name)
 	lc.create(t, p)
 	defer lc.deletePod(t, p.Name)
@@ -209,8 +214,15 @@ func (lc *lifecycle) crashLoopBackOff(t *testing.T) {
 			if len(messages) == 0 || messages[len(messages)-1] != w.Message {
 				messages = append(messages, w.Message)
 			}
-			// Backing off, lastState is the instance that just ended.
+			// Backing off, lastState is the instance that just ended, and
+			// `kubectl logs --previous` shows it, as the kubelet does.
 			if term := cs.LastTerminationState.Terminated; term != nil {
+				if _, seen := finished[n]; !seen && n >= 1 {
+					out, errOut, err := lc.c.TryKubectl(t, nil, "logs", p.Name, "--previous")
+					if want := fmt.Sprintf("run-%d", n+1); err != nil || strings.TrimSpace(out) != want {
+						t.Errorf("backing off after restart %d: logs --previous = %q (%v %s), want %q (the instance that just ended)", n, out, err, errOut, want)
+					}
+				}
 				started[n], finished[n] = term.StartedAt.Time, term.FinishedAt.Time
 			}
 			continue
