@@ -73,6 +73,9 @@ func init() {
 		return schema.GroupVersion{Group: group, Version: runtime.APIVersionInternal}
 	}
 	Scheme.AddKnownTypes(internal(autoscalingv1.GroupName), &autoscalingv1.Scale{})
+	// autoscaling/v2 is the preferred version, as in Kubernetes: clients of
+	// legacy discovery (/apis) pick HorizontalPodAutoscalers' version from it.
+	must(Scheme.SetVersionPriority(autoscalingv2.SchemeGroupVersion, autoscalingv1.SchemeGroupVersion))
 	Scheme.AddKnownTypes(internal(eventsv1.GroupName), &corev1.Event{}, &corev1.EventList{})
 	must(addConversions(Scheme))
 	must(defaults.AddToScheme(Scheme))
