@@ -140,10 +140,16 @@ func (k *Kubelet) writePodFiles(pod *corev1.Pod, podIP string) error {
 		return err
 	}
 	hostname, _ := podHostname(pod)
+	// The node's resolver configuration, as the kubelet's --resolv-conf: on a
+	// systemd-resolved host, resolved's upstream servers rather than its stub
+	// 127.0.0.53, which a pod's own network namespace cannot reach. Every
+	// policy that uses the host's DNS (Default, and ClusterFirst with
+	// hostNetwork) gets this file, as every pod gets --resolv-conf.
+	hostResolv, _, _ := network.HostResolvConf(network.HostResolvConfPath, network.ResolvedResolvConfPath)
 	var hosts, resolv []byte
 	if pod.Spec.HostNetwork {
 		hosts, _ = os.ReadFile("/etc/hosts")
-		resolv, _ = os.ReadFile("/etc/resolv.conf")
+		resolv = hostResolv
 		if pod.Spec.DNSPolicy == corev1.DNSClusterFirstWithHostNet || pod.Spec.DNSPolicy == corev1.DNSNone {
 			r, err := network.ResolvConf(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain, resolv)
 			if err != nil {
@@ -154,8 +160,7 @@ func (k *Kubelet) writePodFiles(pod *corev1.Pod, podIP string) error {
 		hostname, _ = os.Hostname()
 	} else {
 		hosts = network.HostsFileInDomain(pod, net.ParseIP(podIP), k.cfg.ClusterDomain)
-		host, _ := os.ReadFile("/etc/resolv.conf")
-		r, err := network.ResolvConf(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain, host)
+		r, err := network.ResolvConf(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain, hostResolv)
 		if err != nil {
 			return err
 		}

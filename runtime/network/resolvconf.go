@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -236,4 +237,56 @@ func fitSearches(s []string) []string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// Where the node's resolver configuration is read from: the host's
+// /etc/resolv.conf, and the file systemd-resolved writes with the upstream
+// servers it forwards to.
+const (
+	HostResolvConfPath     = "/etc/resolv.conf"
+	ResolvedResolvConfPath = "/run/systemd/resolve/resolv.conf"
+)
+
+// HostResolvConf is the node's resolv.conf as pods get it (the kubelet's
+// --resolv-conf, chosen as k3s chooses it): the host file at hostPath, unless
+// every nameserver it names is a loopback address (systemd-resolved's stub
+// 127.0.0.53, unreachable from a pod's network namespace) and the file at
+// resolvedPath exists and names a nameserver that is not. path is the file
+// the data came from. A host file that cannot be read is an error (with
+// path hostPath); a resolved file that cannot be read or parsed is ignored.
+func HostResolvConf(hostPath, resolvedPath string) (data []byte, path string, err error) {
+	data, err = os.ReadFile(hostPath)
+	if err != nil {
+		return nil, hostPath, err
+	}
+	if host, err := parseResolvConf(data); err != nil || !allLoopback(host.nameservers) {
+		return data, hostPath, nil
+	}
+	resolved, err := os.ReadFile(resolvedPath)
+	if err != nil {
+		return data, hostPath, nil
+	}
+	if cfg, err := parseResolvConf(resolved); err != nil || !anyNonLoopback(cfg.nameservers) {
+		return data, hostPath, nil
+	}
+	return resolved, resolvedPath, nil
+}
+
+// allLoopback: at least one nameserver, and all of them loopback addresses.
+func allLoopback(nameservers []string) bool {
+	for _, ns := range nameservers {
+		if ip := net.ParseIP(ns); ip == nil || !ip.IsLoopback() {
+			return false
+		}
+	}
+	return len(nameservers) > 0
+}
+
+func anyNonLoopback(nameservers []string) bool {
+	for _, ns := range nameservers {
+		if ip := net.ParseIP(ns); ip != nil && !ip.IsLoopback() {
+			return true
+		}
+	}
+	return false
 }
