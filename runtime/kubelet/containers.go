@@ -44,6 +44,7 @@ const (
 	labelExitCode      = "appliance.dev/exit-code"
 	labelReason        = "appliance.dev/reason"
 	labelImage         = "appliance.dev/image"
+	labelImageDigest   = "appliance.dev/image-digest" // the image's target (manifest or index) digest, for imageID
 	labelCgroup        = "appliance.dev/cgroup"
 	labelInteractive   = "appliance.dev/interactive" // "stdin" or "tty": FIFOs instead of the log driver
 
@@ -413,6 +414,7 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 	labels := podLabels(pod, c.Name, kind, restart)
 	labels[labelLogPath] = logPath
 	labels[labelImage] = c.Image
+	labels[labelImageDigest] = img.Target().Digest.String()
 	labels[labelCgroup] = cgroup
 	// The start time goes in with the other labels: one metadata write (an
 	// fsync in containerd's database) less per container than labelling

@@ -6,11 +6,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+// imageID is a container's status.imageID as the kubelet reports it: the
+// image's repository digest, its normalized name without tag at the digest
+// the image resolved to when the container started ("busybox:1.36" and
+// sha256:ab.. -> docker.io/library/busybox@sha256:ab..). Without a digest (a
+// container started before the kubelet recorded it) or for a name that does
+// not parse, it is the image as the spec names it.
+func imageID(image, dgst string) string {
+	if dgst == "" {
+		return image
+	}
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return image
+	}
+	return reference.TrimNamed(named).String() + "@" + dgst
+}
 
 // updateStatus computes the pod's status from its containers and reports it when
 // it changed.
@@ -264,7 +282,7 @@ func (w *podWorker) containerStatus(pod *corev1.Pod, c *corev1.Container, l *cLi
 	cur := rs[0]
 	cs.RestartCount = int32(cur.restart)
 	cs.ContainerID = "containerd://" + cur.id
-	cs.ImageID = cur.labels[labelImage]
+	cs.ImageID = imageID(cur.labels[labelImage], cur.labels[labelImageDigest])
 	if len(rs) > 1 && rs[1].exited {
 		cs.LastTerminationState.Terminated = terminatedState(rs[1], w.k)
 	}

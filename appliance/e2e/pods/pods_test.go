@@ -114,11 +114,29 @@ func TestPodRunsServesAndTalks(t *testing.T) {
 	if !strings.HasPrefix(p.Status.PodIP, "10.42.") {
 		t.Fatalf("pod IP %q not in the cluster CIDR", p.Status.PodIP)
 	}
+	// imageID is the image's digest reference, as the kubelet reports it;
+	// image stays as the spec names it.
+	imgs, err := c.App.Agent().Runtime().ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantID string
+	for _, img := range imgs {
+		if img.Name == testcluster.BusyboxImage {
+			wantID = strings.TrimSuffix(img.Name, ":1") + "@" + img.Digest
+		}
+	}
+	if wantID == "" || !strings.Contains(wantID, "@sha256:") {
+		t.Fatalf("imported busybox image not found among %+v", imgs)
+	}
+	if cs := p.Status.ContainerStatuses; len(cs) != 1 || cs[0].ImageID != wantID || cs[0].Image != testcluster.BusyboxImage {
+		t.Fatalf("container statuses %+v: want image %q, imageID %q", cs, testcluster.BusyboxImage, wantID)
+	}
 
 	// Ready comes when the container starts (no readiness probe); httpd may
 	// still be binding its port.
 	var out string
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
 		var gerr error
 		out, gerr = httpGet(node, "http://"+p.Status.PodIP+":8080/")
 		return gerr == nil && strings.TrimSpace(out) == "served-by-web", nil
