@@ -21,6 +21,7 @@ import (
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage"
+	storeerr "k8s.io/apiserver/pkg/storage/errors"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/appliance/appliance/appliance/apiserver/printers"
@@ -31,6 +32,16 @@ import (
 type mainREST struct {
 	*genericregistry.Store
 	r *resource
+}
+
+// Get answers a resourceVersion that is not one (?resourceVersion=abc) with
+// 400, as lists do, rather than the 500 the watch cache's parse error gives.
+func (m *mainREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
+	obj, err := m.Store.Get(ctx, name, options)
+	if storage.IsInvalidError(err) {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	return obj, err
 }
 
 func (m *mainREST) ShortNames() []string { return m.r.shortNames }
@@ -206,6 +217,13 @@ type bindingREST struct{ store *genericregistry.Store }
 func (r *bindingREST) New() runtime.Object { return &corev1.Binding{} }
 func (r *bindingREST) Destroy()            {}
 
+// PreserveRequestObjectMetaSystemFieldsOnSubresourceCreate keeps the
+// Binding's metadata.uid, which the create handler would otherwise wipe: it
+// is the UID of the pod the scheduler decided for, checked as a
+// precondition, so a pod deleted and re-created under the same name is not
+// bound by a stale decision (Kubernetes' binding does the same).
+func (r *bindingREST) PreserveRequestObjectMetaSystemFieldsOnSubresourceCreate() bool { return true }
+
 func (r *bindingREST) Create(ctx context.Context, name string, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	b, ok := obj.(*corev1.Binding)
 	if !ok {
@@ -257,7 +275,8 @@ func (r *bindingREST) Create(ctx context.Context, name string, obj runtime.Objec
 		return pod, nil
 	}), dryRun, nil)
 	if err != nil {
-		return nil, err
+		// A pod deleted meanwhile is 404, a stale UID 409, as in Kubernetes.
+		return nil, storeerr.InterpretUpdateError(err, r.store.DefaultQualifiedResource, name)
 	}
 	return &metav1.Status{Status: metav1.StatusSuccess, Code: 201}, nil
 }

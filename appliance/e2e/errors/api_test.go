@@ -263,6 +263,48 @@ func TestAPIErrors(t *testing.T) {
 		}
 		expectConfigMaps(t, c.Client, ns, "strict")
 	})
+
+	t.Run("BadResourceVersion", func(t *testing.T) {
+		ns := "err-rv"
+		createNamespace(t, c.Client, ns)
+		if _, err := cms(ns).Create(ctx, newCM("cm", "1"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/configmaps/cm?resourceVersion=abc", "/configmaps?resourceVersion=abc"} {
+			r := do(t, admin, http.MethodGet, url("/api/v1/namespaces/"+ns+path), "", nil)
+			expectStatus(t, "GET "+path, r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+		}
+	})
+
+	t.Run("BindingOfMissingOrChangedPod", func(t *testing.T) {
+		ns := "err-binding"
+		createNamespace(t, c.Client, ns)
+		binding := func(name, uid string) []byte {
+			return []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"Binding","metadata":{"name":%q,"uid":%q},"target":{"apiVersion":"v1","kind":"Node","name":"node-a"}}`, name, uid))
+		}
+		// A pod deleted while the scheduler decided: 404, as in Kubernetes.
+		r := do(t, admin, http.MethodPost, url("/api/v1/namespaces/"+ns+"/pods/gone/binding"), "application/json", binding("gone", ""))
+		expectStatus(t, "binding of a missing pod", r, http.StatusNotFound, metav1.StatusReasonNotFound)
+
+		// A pod replaced by another of the same name: its UID no longer
+		// matches, 409, and the pod stays unbound.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: new(bool),
+			Containers:                   []corev1.Container{{Name: "c", Image: "busybox"}},
+		}}
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r = do(t, admin, http.MethodPost, url("/api/v1/namespaces/"+ns+"/pods/p/binding"), "application/json", binding("p", "00000000-0000-0000-0000-000000000000"))
+		expectStatus(t, "binding with a stale UID", r, http.StatusConflict, metav1.StatusReasonConflict)
+		got, err := c.Client.CoreV1().Pods(ns).Get(ctx, "p", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.NodeName != "" {
+			t.Fatalf("pod bound to %q by a refused binding", got.Spec.NodeName)
+		}
+	})
 }
 
 // bearer adds a bearer token to every request.
