@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,6 +40,26 @@ type mainREST struct {
 func (m *mainREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
 	obj, err := m.Store.Get(ctx, name, options)
 	if storage.IsInvalidError(err) {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	return obj, err
+}
+
+// Update: see applyErrors.
+func (m *mainREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	return m.Store.Update(ctx, name, applyErrors{objInfo}, createValidation, updateValidation, forceAllowCreate, options)
+}
+
+// applyErrors answers a server-side apply whose object does not fit the
+// resource's schema (a string where a number goes, an unknown field, two list
+// entries with the same key) with 400 Bad Request. The field manager reports
+// it as a plain error, which the API server would send as a 500; Kubernetes
+// has the same bug (kubernetes/kubernetes#139253, fixed the same way).
+type applyErrors struct{ rest.UpdatedObjectInfo }
+
+func (a applyErrors) UpdatedObject(ctx context.Context, old runtime.Object) (runtime.Object, error) {
+	obj, err := a.UpdatedObjectInfo.UpdatedObject(ctx, old)
+	if _, isStatus := err.(apierrors.APIStatus); err != nil && !isStatus && strings.Contains(err.Error(), "failed to create typed patch object") {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	return obj, err
@@ -104,7 +125,7 @@ func (r *statusREST) Get(ctx context.Context, name string, options *metav1.GetOp
 }
 func (r *statusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, _ bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
 	// A status update never creates the object.
-	return r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
+	return r.store.Update(ctx, name, applyErrors{objInfo}, createValidation, updateValidation, false, options)
 }
 func (r *statusREST) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return r.store.GetResetFields()

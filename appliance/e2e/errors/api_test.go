@@ -264,6 +264,34 @@ func TestAPIErrors(t *testing.T) {
 		expectConfigMaps(t, c.Client, ns, "strict")
 	})
 
+	t.Run("ServerSideApplyBadInput", func(t *testing.T) {
+		ns := "err-apply"
+		createNamespace(t, c.Client, ns)
+		apply := func(name, body string) reply {
+			return do(t, admin, http.MethodPatch, url("/api/v1/namespaces/"+ns+"/configmaps/"+name+"?fieldManager=test"), "application/apply-patch+yaml", []byte(body))
+		}
+		// A create by apply with a value of the wrong type: 400, nothing written.
+		r := apply("typed", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\ndata: 5\n")
+		expectStatus(t, "apply creating a ConfigMap whose data is a number", r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+		expectNotFound(t, c.Client, ns, "typed")
+
+		// The same on an existing object: 400, the object unchanged.
+		orig, err := cms(ns).Create(ctx, newCM("kept", "1"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = apply("kept", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  v: [1, 2]\n")
+		expectStatus(t, "apply of a list where a string goes", r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+		got, err := cms(ns).Get(ctx, "kept", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["v"] != "1" || got.ResourceVersion != orig.ResourceVersion {
+			t.Fatalf("after the refused apply: v=%q rv=%s, want v=1 rv=%s", got.Data["v"], got.ResourceVersion, orig.ResourceVersion)
+		}
+		expectConfigMaps(t, c.Client, ns, "kept")
+	})
+
 	t.Run("BadResourceVersion", func(t *testing.T) {
 		ns := "err-rv"
 		createNamespace(t, c.Client, ns)
