@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,19 +160,29 @@ func Load(fs *pflag.FlagSet, file string, fileRequired bool, environ []string) e
 
 	if data, err := os.ReadFile(file); err == nil {
 		var values map[string]any
-		if err := yaml.Unmarshal(data, &values); err != nil {
+		// Strict: a key given twice is an error, not "the last one wins".
+		if err := yaml.UnmarshalStrict(data, &values); err != nil {
 			return fmt.Errorf("config file %s: %w", file, err)
 		}
 		keys := make([]string, 0, len(values))
+		var unknown []string
 		for k := range values {
 			keys = append(keys, k)
+			if fs.Lookup(k) == nil || k == "config" {
+				unknown = append(unknown, strconv.Quote(k))
+			}
 		}
 		sort.Strings(keys)
+		sort.Strings(unknown)
+		switch len(unknown) {
+		case 0:
+		case 1:
+			return fmt.Errorf("config file %s: unknown key %s", file, unknown[0])
+		default:
+			return fmt.Errorf("config file %s: unknown keys %s", file, strings.Join(unknown, ", "))
+		}
 		for _, k := range keys {
 			f := fs.Lookup(k)
-			if f == nil || k == "config" {
-				return fmt.Errorf("config file %s: unknown key %q", file, k)
-			}
 			if set[k] {
 				continue
 			}

@@ -75,6 +75,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		want string
 	}{
 		{"unknown file key", "nosuchkey: 1\n", nil, nil, `unknown key "nosuchkey"`},
+		{"every unknown file key", "foo: 1\nhttps-port: 6443\nbar: 2\n", nil, nil, `unknown keys "bar", "foo"`},
+		{"key given twice", "https-port: 6443\nhttps-port: 7443\n", nil, nil, `"https-port"`},
 		{"bad file value", "https-port: abc\n", nil, nil, `key "https-port"`},
 		{"map value", "node-name: {a: b}\n", nil, nil, `key "node-name"`},
 		{"unknown env", "", nil, []string{"APPLIANCE_NOPE=1"}, "APPLIANCE_NOPE"},
