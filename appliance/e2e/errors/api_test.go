@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -211,6 +212,39 @@ func TestAPIErrors(t *testing.T) {
 		expectStatus(t, "GET /readyz with a foreign client certificate", r, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
 		expectNotFound(t, c.Client, ns, "foreign")
 		expectConfigMaps(t, c.Client, ns)
+	})
+
+	t.Run("CertificateOutsideMasters", func(t *testing.T) {
+		// A certificate the cluster CA signed, for a user outside
+		// system:masters: authenticated (CN is the user, O the groups), then
+		// denied, since nothing but system:masters is allowed until RBAC.
+		ns := "err-forbidden"
+		createNamespace(t, c.Client, ns)
+		ca, err := pki.LoadOrCreateCA(filepath.Join(c.Config.DataDir, "tls"), "ca", "appliance-ca")
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, key, err := ca.Issue(pki.Leaf{CommonName: "bob", Organization: []string{"dev"}, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		bob := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, c.REST), Certificates: []tls.Certificate{cert}}}}
+		t.Cleanup(bob.CloseIdleConnections)
+		r := do(t, bob, http.MethodGet, url("/api/v1/namespaces/"+ns+"/configmaps"), "", nil)
+		expectStatus(t, "GET configmaps as bob", r, http.StatusForbidden, metav1.StatusReasonForbidden)
+		if !strings.Contains(r.Status.Message, `User "bob"`) {
+			t.Errorf("message %q does not name the user from the certificate's CN", r.Status.Message)
+		}
+		r = do(t, bob, http.MethodPost, url("/api/v1/namespaces/"+ns+"/configmaps"), "application/json", configMapJSON("bobs", map[string]string{"v": "1"}))
+		expectStatus(t, "POST configmap as bob", r, http.StatusForbidden, metav1.StatusReasonForbidden)
+		expectNotFound(t, c.Client, ns, "bobs")
+		expectConfigMaps(t, c.Client, ns)
+		// The health endpoints stay open to any authenticated user.
+		r = do(t, bob, http.MethodGet, url("/readyz"), "", nil)
+		if r.Code != http.StatusOK {
+			t.Errorf("GET /readyz as bob: HTTP %d, want 200", r.Code)
+		}
 	})
 
 	t.Run("MalformedJSON", func(t *testing.T) {
