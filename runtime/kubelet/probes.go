@@ -153,6 +153,16 @@ func (p *prober) apply(ctx context.Context, kind string, pr *corev1.Probe, succe
 			}
 			p.stop()
 			go func() {
+				// As any stop of a container: its preStop hook first, within
+				// the grace period, then SIGTERM, then SIGKILL at its end.
+				deadline := time.Now().Add(grace)
+				if lc := p.c.Lifecycle; lc != nil && lc.PreStop != nil && grace > 0 {
+					hctx, cancel := context.WithDeadline(k.ctx, deadline)
+					if err := p.w.runHook(hctx, p.pod, p.c, p.r, lc.PreStop); err != nil {
+						k.rec.Eventf(p.pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+					}
+					cancel()
+				}
 				kctx := k.rt.WithNamespace(k.ctx)
 				if task, err := p.r.c.Task(kctx, nil); err == nil {
 					ch, err := task.Wait(kctx)
@@ -160,7 +170,7 @@ func (p *prober) apply(ctx context.Context, kind string, pr *corev1.Probe, succe
 						_ = task.Kill(kctx, syscall.SIGTERM)
 						select {
 						case <-ch:
-						case <-time.After(grace):
+						case <-time.After(time.Until(deadline)):
 							_ = task.Kill(kctx, syscall.SIGKILL)
 						}
 					}

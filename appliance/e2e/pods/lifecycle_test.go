@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/appliance/appliance/appliance/testcluster"
 )
@@ -149,14 +150,34 @@ func mainStatus(p *corev1.Pod) *corev1.ContainerStatus {
 // it again: restartCount grows, with Unhealthy and Killing events.
 func (lc *lifecycle) livenessProbeRestarts(t *testing.T) {
 	t.Parallel()
-	p := busyboxPod("liveness", "sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 1000")
+	// Healthy for 2 s, or 6 s once the preStop hook below has run (time for
+	// kubectl exec to look), then the probe fails.
+	p := busyboxPod("liveness", "sh", "-c", "touch /tmp/healthy; sleep $([ -e /run/hook/log ] && echo 6 || echo 2); rm /tmp/healthy; sleep 1000")
 	p.Spec.Containers[0].LivenessProbe = &corev1.Probe{
 		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/healthy"}}},
 		PeriodSeconds:    1,
 		FailureThreshold: 1,
 	}
+	// A kill by the probe runs the preStop hook first, as any stop does; it
+	// leaves a line in an emptyDir that the next instance sees. (sh as PID 1
+	// ignores SIGTERM: each kill ends with SIGKILL after the 3 s grace.)
+	p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](3)
+	p.Spec.Volumes = []corev1.Volume{{Name: "hook", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "hook", MountPath: "/run/hook"}}
+	p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+		Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo prestop >> /run/hook/log"}},
+	}}
+	testcluster.Binary(t) // for kubectl exec within the next instance's life
 	lc.create(t, p)
 	defer lc.deletePod(t, p.Name)
+
+	lc.waitFor(t, p.Name, 60*time.Second, "running again after the first restart", func(p *corev1.Pod) bool {
+		cs := mainStatus(p)
+		return cs != nil && cs.RestartCount >= 1 && cs.State.Running != nil
+	})
+	if out, errOut, err := lc.c.TryKubectl(t, nil, "exec", p.Name, "--", "cat", "/run/hook/log"); err != nil || !strings.Contains(out, "prestop") {
+		t.Errorf("after a restart by the liveness probe, the preStop hook's file holds %q (%v %s), want a line from the hook", out, err, errOut)
+	}
 
 	// Twice: the probe watches each new instance too (the second restart waits
 	// out a 10 s back-off).
@@ -284,6 +305,8 @@ func (lc *lifecycle) oomKilled(t *testing.T) {
 
 // 4. The container's cgroup holds its limits: memory 64Mi, cpu 250m as a CFS
 // quota of 25000 µs per 100000 µs (cgroup v1 or v2, whichever is mounted).
+// Processes get the kubelet's oom_score_adj for their QoS class: -997 for
+// Guaranteed, 1000 for BestEffort, -998 for the pause process.
 func (lc *lifecycle) cgroupLimits(t *testing.T) {
 	t.Parallel()
 	p := busyboxPod("limits", "sleep", "1000")
@@ -291,11 +314,29 @@ func (lc *lifecycle) cgroupLimits(t *testing.T) {
 	p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Limits: res, Requests: res}
 	lc.create(t, p)
 	defer lc.deletePod(t, p.Name)
+	// BestEffort, sharing its process namespace: /proc/1 is the pause process.
+	be := busyboxPod("besteffort", "sleep", "1000")
+	share := true
+	be.Spec.ShareProcessNamespace = &share
+	lc.create(t, be)
+	defer lc.deletePod(t, be.Name)
 	got := lc.waitFor(t, p.Name, 120*time.Second, "Running", running)
 	if got.Status.QOSClass != corev1.PodQOSGuaranteed {
 		t.Errorf("qosClass %q, want Guaranteed", got.Status.QOSClass)
 	}
 	id := strings.TrimPrefix(mainStatus(got).ContainerID, "containerd://")
+
+	guaranteed, pause := oomScoreAdjAtLeast(t, -997), oomScoreAdjAtLeast(t, -998)
+	if out := strings.TrimSpace(lc.c.Kubectl(t, "exec", p.Name, "--", "cat", "/proc/1/oom_score_adj")); out != guaranteed {
+		t.Errorf("Guaranteed container's oom_score_adj = %q, want %s", out, guaranteed)
+	}
+	if gotBE := lc.waitFor(t, be.Name, 120*time.Second, "Running", running); gotBE.Status.QOSClass != corev1.PodQOSBestEffort {
+		t.Errorf("qosClass %q, want BestEffort", gotBE.Status.QOSClass)
+	}
+	out := lc.c.Kubectl(t, "exec", be.Name, "--", "sh", "-c", "cat /proc/1/oom_score_adj /proc/$(pidof sleep)/oom_score_adj")
+	if f := strings.Fields(out); len(f) != 2 || f[0] != pause || f[1] != "1000" {
+		t.Errorf("pause and BestEffort container's oom_score_adj = %q, want %s and 1000", out, pause)
+	}
 
 	// Where the container's own process is, as it sees it.
 	self := lc.c.Kubectl(t, "exec", p.Name, "--", "cat", "/proc/self/cgroup")
@@ -331,6 +372,35 @@ func (lc *lifecycle) cgroupLimits(t *testing.T) {
 	expectFile(t, filepath.Join(cpuMount(), cpu, "cpu.cfs_quota_us"), "25000")
 	expectFile(t, filepath.Join(cpuMount(), cpu, "cpu.cfs_period_us"), "100000")
 	expectFile(t, filepath.Join(cpuMount(), cpu, "cpu.shares"), "256") // 250m * 1024 / 1000
+}
+
+// oomScoreAdjAtLeast is the oom_score_adj a container gets for want: want
+// itself, or, where the kubelet (this process) lacks CAP_SYS_RESOURCE and
+// cannot lower scores, its own score if that is higher.
+func oomScoreAdjAtLeast(t *testing.T, want int) string {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			if caps&(1<<24) == 0 { // no CAP_SYS_RESOURCE
+				b, err := os.ReadFile("/proc/self/oom_score_adj")
+				if err != nil {
+					t.Fatal(err)
+				}
+				own, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				t.Logf("no CAP_SYS_RESOURCE: scores below %d cannot be set", own)
+				want = max(want, own)
+			}
+		}
+	}
+	return strconv.Itoa(want)
 }
 
 // parseProcCgroup maps each controller of /proc/<pid>/cgroup to its path; the
