@@ -4,10 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/appliance/appliance/appliance/testcluster"
 	"github.com/appliance/appliance/runtime/kubelet"
@@ -40,6 +42,23 @@ func TestEvictionUnderMemoryPressure(t *testing.T) {
 	gp, err := c.Client.CoreV1().Pods(ns).Get(ctx, "guaranteed", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The node says why: MemoryPressure True while under the threshold.
+	var cond corev1.NodeCondition
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, c.Config.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, nc := range n.Status.Conditions {
+			if nc.Type == corev1.NodeMemoryPressure {
+				cond = nc
+			}
+		}
+		return cond.Status == corev1.ConditionTrue, nil
+	})
+	if err != nil {
+		t.Fatalf("node condition MemoryPressure under pressure: %+v", cond)
 	}
 	// The BestEffort pod goes first; stop the pressure before the next round.
 	agent.SetEvictionThresholds(kubelet.Thresholds{MemoryAvailable: 1, NodefsAvailablePercent: 1})
