@@ -302,6 +302,8 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod, netns, pod
 		oci.WithCgroup(filepath.Join(cgroup, id)),
 		oci.WithCPUShares(2),
 		oci.WithNoNewPrivileges,
+		// As containerd's CRI: the pause process outlives a pod's OOMs.
+		withOOMScoreAdj(sandboxOOMScoreAdj),
 	}
 	if pod.Spec.HostNetwork {
 		// The node's network and its name: host network and UTS namespaces.

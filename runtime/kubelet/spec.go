@@ -92,6 +92,7 @@ func (k *Kubelet) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.
 
 	opts = append(opts, oci.WithCgroup(cgroup))
 	opts = append(opts, resourceOpts(c)...)
+	opts = append(opts, withOOMScoreAdj(oomScoreAdj(pod, c, memTotal())))
 	sec, err := securityOpts(ctx, pod, c, img)
 	if err != nil {
 		return nil, &configError{err}
