@@ -317,6 +317,7 @@ func TestKill9RestartKeepsPods(t *testing.T) {
 	if err != nil {
 		t.Fatalf("appliance image import: %v\n%s", err, out)
 	}
+	testImageCLI(t, a.socket())
 
 	podA := busyboxPod("keep", "sh", "-c",
 		"mkdir -p /www; echo served-by-$(hostname) > /www/index.html; httpd -p 8080 -h /www; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")
@@ -695,4 +696,36 @@ func waitPodEvent(t *testing.T, c *testcluster.Cluster, ns string, uid types.UID
 		}
 		return false, fmt.Errorf("events so far: %q", seen)
 	})
+}
+
+// testImageCLI: `appliance image ls` and `rm` against the running appliance's
+// containerd, as an air-gapped user manages images.
+func testImageCLI(t *testing.T, socket string) {
+	t.Helper()
+	image := func(args ...string) (string, error) {
+		out, err := exec.Command(testcluster.Binary(t), append([]string{"image"}, append(args, "--containerd-socket", socket)...)...).CombinedOutput()
+		return string(out), err
+	}
+	const extra = "appliance.test/extra:1"
+	if out, err := image("import", testimage.BusyboxTar(t, extra)); err != nil {
+		t.Fatalf("image import %s: %v\n%s", extra, err, out)
+	}
+	out, err := image("ls")
+	if err != nil {
+		t.Fatalf("image ls: %v\n%s", err, out)
+	}
+	for _, want := range []string{"IMAGE", "DIGEST", testcluster.BusyboxImage, extra, "sha256:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("image ls does not show %q:\n%s", want, out)
+		}
+	}
+	if out, err := image("rm", extra); err != nil || !strings.Contains(out, "removed "+extra) {
+		t.Errorf("image rm %s: %v\n%s", extra, err, out)
+	}
+	if out, err := image("ls"); err != nil || strings.Contains(out, extra) || !strings.Contains(out, testcluster.BusyboxImage) {
+		t.Errorf("image ls after rm: %v\n%s", err, out)
+	}
+	if out, err := image("rm", "appliance.test/nosuch:1"); err == nil || !strings.Contains(out, "nosuch") {
+		t.Errorf("image rm of a missing image: err %v, output %q; want a failure naming it", err, out)
+	}
 }
