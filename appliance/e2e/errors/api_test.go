@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,18 @@ func TestAPIErrors(t *testing.T) {
 	}
 	newCM := func(name, v string) *corev1.ConfigMap {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"v": v}}
+	}
+	// expectUnchanged: the stored ConfigMap is still orig, same data and
+	// resourceVersion.
+	expectUnchanged := func(t *testing.T, after string, orig *corev1.ConfigMap) {
+		t.Helper()
+		got, err := cms(orig.Namespace).Get(ctx, orig.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got.Data, orig.Data) || got.ResourceVersion != orig.ResourceVersion {
+			t.Fatalf("after %s: data %v rv %s, want data %v rv %s", after, got.Data, got.ResourceVersion, orig.Data, orig.ResourceVersion)
+		}
 	}
 	admin := adminHTTP(t, c.REST)
 	url := func(path string) string { return c.REST.Host + path }
@@ -288,13 +301,7 @@ func TestAPIErrors(t *testing.T) {
 		body = []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"strict","resourceVersion":%q},"nosuchfield":1,"data":{"v":"2"}}`, orig.ResourceVersion))
 		r = do(t, admin, http.MethodPut, url("/api/v1/namespaces/"+ns+"/configmaps/strict?fieldValidation=Strict"), "application/json", body)
 		expectStatus(t, "strict PUT with an unknown field", r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
-		got, err := cms(ns).Get(ctx, "strict", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Data["v"] != "1" || got.ResourceVersion != orig.ResourceVersion {
-			t.Fatalf("after the refused update: v=%q rv=%s, want v=1 rv=%s", got.Data["v"], got.ResourceVersion, orig.ResourceVersion)
-		}
+		expectUnchanged(t, "the refused update", orig)
 		expectConfigMaps(t, c.Client, ns, "strict")
 	})
 
@@ -316,13 +323,7 @@ func TestAPIErrors(t *testing.T) {
 		}
 		r = apply("kept", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  v: [1, 2]\n")
 		expectStatus(t, "apply of a list where a string goes", r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
-		got, err := cms(ns).Get(ctx, "kept", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Data["v"] != "1" || got.ResourceVersion != orig.ResourceVersion {
-			t.Fatalf("after the refused apply: v=%q rv=%s, want v=1 rv=%s", got.Data["v"], got.ResourceVersion, orig.ResourceVersion)
-		}
+		expectUnchanged(t, "the refused apply", orig)
 		expectConfigMaps(t, c.Client, ns, "kept")
 	})
 
