@@ -5,14 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,36 +26,6 @@ func writeRegistries(t *testing.T, content string) string {
 	return p
 }
 
-// countingProxy serves the registry at target on a new loopback port,
-// counting manifest requests and, if user is set, demanding basic auth.
-func countingProxy(t *testing.T, target, user, pass string) (host string, manifests *atomic.Int32) {
-	t.Helper()
-	manifests = &atomic.Int32{}
-	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
-	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if user != "" {
-			u, p, ok := req.BasicAuth()
-			if !ok || u != user || p != pass {
-				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-		}
-		if strings.Contains(req.URL.Path, "/manifests/") {
-			manifests.Add(1)
-		}
-		rp.ServeHTTP(w, req)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), manifests
-}
-
 // Pulls go to the in-process registry only: through a docker.io mirror on
 // loopback (plain HTTP) with the default endpoint disabled, or to the
 // loopback registry by name. Nothing here may reach the internet, not even
@@ -68,7 +33,7 @@ func countingProxy(t *testing.T, target, user, pass string) (host string, manife
 func TestEnsureImagePolicies(t *testing.T) {
 	requireContainerd(t)
 	reg := testimage.Registry(t, "library/busybox:latest", "library/busybox:1.36", "library/busybox:together", "apps/web:1")
-	mirror, manifests := countingProxy(t, reg, "", "")
+	mirror, manifests := testimage.Proxy(t, reg, "", "")
 	cfg := testConfig(t)
 	cfg.DisableDefaultEndpoint = true
 	cfg.RegistriesFile = writeRegistries(t, fmt.Sprintf(`mirrors:
@@ -160,7 +125,7 @@ func TestEnsureImagePolicies(t *testing.T) {
 func TestEnsureImageAuth(t *testing.T) {
 	requireContainerd(t)
 	reg := testimage.Registry(t, "private/app:1", "private/app:2")
-	authed, _ := countingProxy(t, reg, "alice", "s3cret")
+	authed, _ := testimage.Proxy(t, reg, "alice", "s3cret")
 	// The registries.yaml credentials for the authed host are wrong on
 	// purpose for the first part: pull secrets must win.
 	cfg := testConfig(t)

@@ -14,12 +14,15 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,4 +338,36 @@ func push(base, repoTag string, img v1.Image) error {
 		return err
 	}
 	return put(http.MethodPut, fmt.Sprintf("%s/v2/%s/manifests/%s", base, repo, tag), string(mt), manifest)
+}
+
+// Proxy serves the registry at target (host:port, plain HTTP) on a new
+// loopback port, counting manifest requests and, if user is set, demanding
+// HTTP basic auth with user and pass, as a private registry does. It stops at
+// cleanup.
+func Proxy(t testing.TB, target, user, pass string) (host string, manifests *atomic.Int32) {
+	t.Helper()
+	manifests = &atomic.Int32{}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
+	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if user != "" {
+			u, p, ok := req.BasicAuth()
+			if !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		if strings.Contains(req.URL.Path, "/manifests/") {
+			manifests.Add(1)
+		}
+		rp.ServeHTTP(w, req)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), manifests
 }

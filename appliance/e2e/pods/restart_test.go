@@ -3,6 +3,7 @@ package pods
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -616,8 +617,11 @@ func TestPullFromRegistry(t *testing.T) {
 	host := testimage.Registry(t, "library/busybox:1")
 	image := host + "/library/busybox:1"
 	nowhere := fmt.Sprintf("127.0.0.1:%d", testcluster.FreePorts(t, 1)[0])
-	registries := fmt.Sprintf("mirrors:\n  %q:\n    endpoint: [\"http://%s\"]\n  %q:\n    endpoint: [\"http://%s\"]\n",
-		host, host, nowhere, host)
+	// A private registry: the same images behind basic auth, whose
+	// credentials only the pods' imagePullSecrets hold.
+	private, _ := testimage.Proxy(t, host, "alice", "s3cret")
+	registries := fmt.Sprintf("mirrors:\n  %q:\n    endpoint: [\"http://%s\"]\n  %q:\n    endpoint: [\"http://%s\"]\n  %q:\n    endpoint: [\"http://%s\"]\n",
+		host, host, nowhere, host, private, private)
 	c, _ := testcluster.StartWithAgent(t, func(cfg *appliance.Config) {
 		if err := os.WriteFile(cfg.PrivateRegistry, []byte(registries), 0o600); err != nil {
 			t.Fatal(err)
@@ -673,6 +677,51 @@ func TestPullFromRegistry(t *testing.T) {
 	}
 	p3 := waitPod(t, c, ns, "mirrored", "Running and Ready", running)
 	waitPodEvent(t, c, ns, p3.UID, "Pulled", fmt.Sprintf("Successfully pulled image %q", mirrored.Spec.Containers[0].Image))
+
+	// imagePullSecrets: a docker config JSON Secret with the private
+	// registry's credentials lets the pod pull; without it, the pull is
+	// refused and the pod says ErrImagePull or ImagePullBackOff.
+	auth := base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
+	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "regcred"},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, private, auth))},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	withSecret := busyboxPod("private", "sh", "-c", "exec sleep 3600")
+	withSecret.Spec.Containers[0].Image = private + "/library/busybox:1"
+	withSecret.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
+	withSecret.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
+	without := withSecret.DeepCopy()
+	without.Name, without.Spec.ImagePullSecrets = "no-credentials", nil
+	for _, p := range []*corev1.Pod{withSecret, without} {
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPod(t, c, ns, "private", "Running and Ready with imagePullSecrets", running)
+	denied := waitPod(t, c, ns, "no-credentials", "refused a pull without credentials", func(p *corev1.Pod) bool {
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
+				return true
+			}
+		}
+		return false
+	})
+	// The Failed event says why, in containerd's words.
+	pollUntil(t, 30*time.Second, "a Failed event saying the pull was denied", func() (bool, error) {
+		evs, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(denied.UID) + ",reason=Failed"})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if strings.Contains(e.Message, "authorization") || strings.Contains(e.Message, "401") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d Failed events, none about authorization", len(evs.Items))
+	})
 }
 
 // waitPodEvent waits for an event of the pod with reason and exactly message.
