@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ func TestPodLifecycle(t *testing.T) {
 	t.Run("InitContainersInOrder", lc.initContainersInOrder)
 	t.Run("RunToCompletion", lc.runToCompletion)
 	t.Run("GracefulDeletePreStop", lc.gracefulDeletePreStop)
+	t.Run("GRPCProbes", lc.grpcProbes)
 }
 
 type lifecycle struct {
@@ -684,4 +686,50 @@ func (lc *lifecycle) gracefulDeletePreStop(t *testing.T) {
 		t.Errorf("final status before deletion: %s, want terminated with exit code 137", statusOf(last))
 	}
 	lc.waitEvent(t, p.Name, "Killing", "Stopping container main")
+}
+
+// 8. gRPC probes (grpc.health.v1): a server that reports SERVING passes the
+// readiness and liveness probes, and the pod becomes Ready with no restart;
+// a service it reports NOT_SERVING fails the readiness probe, and that pod
+// stays not Ready with an Unhealthy event. The server is a small static
+// program (testdata/grpchealth) mounted into busybox by hostPath.
+func (lc *lifecycle) grpcProbes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "grpchealth"), "./testdata/grpchealth")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the gRPC health server: %v\n%s", err, out)
+	}
+	pod := func(name, service string) *corev1.Pod {
+		p := busyboxPod(name, "/hp/grpchealth", "50051")
+		p.Spec.Volumes = []corev1.Volume{{Name: "hp", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}}}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "hp", MountPath: "/hp"}}
+		probe := func(service string, failures int32) *corev1.Probe {
+			g := &corev1.GRPCAction{Port: 50051}
+			if service != "" {
+				g.Service = &service
+			}
+			return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: g}, PeriodSeconds: 1, FailureThreshold: failures}
+		}
+		p.Spec.Containers[0].ReadinessProbe = probe(service, 1)
+		// Kubernetes' default threshold: the server may not listen yet at
+		// the first probe.
+		p.Spec.Containers[0].LivenessProbe = probe("ok", 3)
+		return p
+	}
+	up, down := pod("grpc-up", ""), pod("grpc-down", "down")
+	for _, p := range []*corev1.Pod{up, down} {
+		lc.create(t, p)
+		defer lc.deletePod(t, p.Name)
+	}
+	got := lc.waitFor(t, up.Name, 120*time.Second, "Ready through its gRPC readiness probe", running)
+	if cs := mainStatus(got); cs == nil || cs.RestartCount != 0 {
+		t.Errorf("grpc-up restarted (its gRPC liveness probe failed?): %s", statusOf(got))
+	}
+	lc.waitEvent(t, down.Name, "Unhealthy", "Readiness probe failed")
+	got = lc.waitFor(t, down.Name, 60*time.Second, "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	if running(got) {
+		t.Errorf("grpc-down is Ready although its service reports NOT_SERVING: %s", statusOf(got))
+	}
 }
