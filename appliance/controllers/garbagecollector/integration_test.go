@@ -141,7 +141,8 @@ func (d *deletions) order() []string {
 }
 
 func TestGarbageCollector(t *testing.T) {
-	c := testcluster.Start(t)
+	// Only the test's own controller runs, so what it checks is that one's work.
+	c := testcluster.Start(t, testcluster.Without("garbage-collector"))
 	client := c.Client
 	ctx := t.Context()
 	const ns = "gc"

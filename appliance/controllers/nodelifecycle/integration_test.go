@@ -162,7 +162,8 @@ func hasTaint(node *corev1.Node, key string, effect corev1.TaintEffect) bool {
 }
 
 func TestNodeLifecycle(t *testing.T) {
-	c := testcluster.Start(t)
+	// Only the test's own controller runs, so what it checks is that one's work.
+	c := testcluster.Start(t, testcluster.Without("node-lifecycle"))
 	client := c.Client
 	ctx := t.Context()
 

@@ -69,7 +69,8 @@ func defaultSA(t *testing.T, client kubernetes.Interface, ns string, not types.U
 }
 
 func TestServiceAccounts(t *testing.T) {
-	c := testcluster.Start(t)
+	// Only the test's own controller runs, so what it checks is that one's work.
+	c := testcluster.Start(t, testcluster.Without("serviceaccount"))
 	client := c.Client
 	start(t, client)
 
