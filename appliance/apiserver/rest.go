@@ -35,10 +35,16 @@ type mainREST struct {
 	r *resource
 }
 
-// Get answers a resourceVersion that is not one (?resourceVersion=abc) with
-// 400, as lists do, rather than the 500 the watch cache's parse error gives.
 func (m *mainREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
-	obj, err := m.Store.Get(ctx, name, options)
+	return getObject(ctx, m.Store, name, options)
+}
+
+// getObject is the store's Get for the resource and each of its
+// subresources; it answers a resourceVersion that is not one
+// (?resourceVersion=abc) with 400, as lists do, rather than the 500 the watch
+// cache's parse error gives.
+func getObject(ctx context.Context, store *genericregistry.Store, name string, options *metav1.GetOptions) (runtime.Object, error) {
+	obj, err := store.Get(ctx, name, options)
 	if storage.IsInvalidError(err) {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
@@ -121,7 +127,7 @@ func newStatusREST(store *genericregistry.Store, r *resource) *statusREST {
 func (r *statusREST) New() runtime.Object { return r.store.New() }
 func (r *statusREST) Destroy()            {}
 func (r *statusREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
-	return r.store.Get(ctx, name, options)
+	return getObject(ctx, r.store, name, options)
 }
 func (r *statusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, _ bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
 	// A status update never creates the object.
@@ -173,7 +179,7 @@ func (r *scaleREST) toScale(obj runtime.Object) (*autoscalingv1.Scale, error) {
 }
 
 func (r *scaleREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
-	obj, err := r.store.Get(ctx, name, options)
+	obj, err := getObject(ctx, r.store, name, options)
 	if err != nil {
 		return nil, err
 	}

@@ -333,8 +333,9 @@ func TestAPIErrors(t *testing.T) {
 		if _, err := cms(ns).Create(ctx, newCM("cm", "1"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		for _, path := range []string{"/configmaps/cm?resourceVersion=abc", "/configmaps?resourceVersion=abc"} {
-			r := do(t, admin, http.MethodGet, url("/api/v1/namespaces/"+ns+path), "", nil)
+		// The resource, a list, and a subresource (a namespace's status).
+		for _, path := range []string{"/api/v1/namespaces/" + ns + "/configmaps/cm?resourceVersion=abc", "/api/v1/namespaces/" + ns + "/configmaps?resourceVersion=abc", "/api/v1/namespaces/" + ns + "/status?resourceVersion=abc"} {
+			r := do(t, admin, http.MethodGet, url(path), "", nil)
 			expectStatus(t, "GET "+path, r, http.StatusBadRequest, metav1.StatusReasonBadRequest)
 		}
 	})
