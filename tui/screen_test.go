@@ -42,8 +42,7 @@ func TestProgramResize(t *testing.T) {
 	tm.Type("4")
 	waitScreen(t, r, "web-7d9f-a1")
 	for _, size := range [][2]int{{160, 48}, {80, 24}} {
-		tm.Send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		waitScreenFunc(t, r, "the new size", func(s string) bool {
+		fits := func(s string) bool {
 			lines := splitLines(s)
 			if len(lines) != size[1] {
 				return false
@@ -53,7 +52,23 @@ func TestProgramResize(t *testing.T) {
 				wide = max(wide, ansi.StringWidth(l))
 			}
 			return wide <= size[0] && (size[0] < 120) != strings.Contains(s, "RESTARTS")
-		})
+		}
+		// Bubble Tea sends its start-up size from a goroutine (go
+		// p.Send(resizeMsg)), which can land after the test's resize and undo
+		// it; so the test reports the size again each second until the
+		// screen follows.
+		deadline := time.Now().Add(10 * time.Second)
+		for shown := false; !shown; {
+			tm.Send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+			for until := time.Now().Add(time.Second); !shown && time.Now().Before(until); {
+				if shown = fits(r.screen()); !shown {
+					time.Sleep(10 * time.Millisecond) // polling interval
+				}
+			}
+			if !shown && time.Now().After(deadline) {
+				t.Fatalf("screen never showed %dx%d:\n%s", size[0], size[1], r.screen())
+			}
+		}
 	}
 }
 
