@@ -171,7 +171,7 @@ func (r *Runtime) startOwn(ctx context.Context) error {
 	if err := r.labelNamespace(ctx); err != nil {
 		return err
 	}
-	r.log.Info("containerd started", "pid", r.pid(), "root", r.cfg.Root, "state", r.cfg.State,
+	r.log.Info("containerd started", "pid", r.PID(), "root", r.cfg.Root, "state", r.cfg.State,
 		"socket", sock, "namespace", r.cfg.Namespace, "snapshotter", r.snapshotter,
 		"registries-file", r.cfg.RegistriesFile, "disable-default-endpoint", r.cfg.DisableDefaultEndpoint, "log", r.logPath())
 	r.mu.Lock()
@@ -366,13 +366,14 @@ func (r *Runtime) supervise() {
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
-		r.log.Info("containerd restarted", "pid", r.pid())
+		r.log.Info("containerd restarted", "pid", r.PID())
 		backoff = time.Second
 	}
 }
 
-// pid is the current child's PID (0 if none).
-func (r *Runtime) pid() int {
+// PID is the PID of the containerd child this Runtime started and supervises
+// (0 when it uses an existing containerd).
+func (r *Runtime) PID() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cmd == nil || r.cmd.Process == nil {

@@ -227,7 +227,7 @@ func TestContainersSurviveRestarts(t *testing.T) {
 	c, task, _ := runTask(t, r1, name, "sleep", "1000")
 	initPID := int(task.Pid())
 	id := c.ID()
-	pid1 := r1.pid()
+	pid1 := r1.PID()
 
 	checkRunning := func(t *testing.T, r *Runtime) {
 		t.Helper()
@@ -267,7 +267,7 @@ func TestContainersSurviveRestarts(t *testing.T) {
 
 	// kill -9 of the appliance: containerd is left running; the next Start
 	// finds it by the pid file and replaces it.
-	pid2 := r2.pid()
+	pid2 := r2.PID()
 	r2.abandon()
 	if processGone(pid2) {
 		t.Fatal("abandon stopped containerd")
@@ -276,18 +276,18 @@ func TestContainersSurviveRestarts(t *testing.T) {
 	if !processGone(pid2) {
 		t.Fatalf("orphaned containerd %d still running after a new Start", pid2)
 	}
-	if r3.pid() == pid2 {
+	if r3.PID() == pid2 {
 		t.Fatal("Start reused the orphan's pid")
 	}
 	checkRunning(t, r3)
 
 	// containerd dies: the supervisor restarts it, the client reconnects.
-	pid3 := r3.pid()
+	pid3 := r3.PID()
 	if err := syscall.Kill(pid3, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "containerd restarted", func() bool {
-		p := r3.pid()
+		p := r3.PID()
 		if p == pid3 || p == 0 {
 			return false
 		}
@@ -301,8 +301,8 @@ func TestContainersSurviveRestarts(t *testing.T) {
 	if !processGone(initPID) {
 		t.Errorf("container process %d survived its deletion", initPID)
 	}
-	if pgid, err := unix.Getpgid(r3.pid()); err != nil || pgid != r3.pid() {
-		t.Errorf("containerd pgid = %d, %v; want its own group %d", pgid, err, r3.pid())
+	if pgid, err := unix.Getpgid(r3.PID()); err != nil || pgid != r3.PID() {
+		t.Errorf("containerd pgid = %d, %v; want its own group %d", pgid, err, r3.PID())
 	}
 }
 
@@ -465,8 +465,8 @@ func TestOrphanedContainerd(t *testing.T) {
 	if !processGone(orphan) {
 		t.Fatalf("orphaned containerd %d still running after a new Start", orphan)
 	}
-	if r.pid() == orphan || r.pid() == 0 {
-		t.Fatalf("new containerd pid %d", r.pid())
+	if r.PID() == orphan || r.PID() == 0 {
+		t.Fatalf("new containerd pid %d", r.PID())
 	}
 	if _, err := r.Version(context.Background()); err != nil {
 		t.Fatal(err)

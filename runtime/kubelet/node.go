@@ -115,15 +115,26 @@ func (k *Kubelet) nodeStatus(cur *corev1.Node) corev1.NodeStatus {
 			{Type: corev1.NodeHostName, Address: host},
 		},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(k.port())}},
-		NodeInfo:        k.nodeInfo(),
 		Images:          cur.Status.Images,
+	}
+	version, rtErr := k.runtimeVersion()
+	if rtErr != nil {
+		// Keep the version last reported rather than blank it.
+		version = cur.Status.NodeInfo.ContainerRuntimeVersion
+	}
+	st.NodeInfo = k.nodeInfo(version)
+	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status"}
+	if rtErr != nil {
+		// As the kubelet says it, so that `kubectl describe node` reads the
+		// same; the node lifecycle controller then taints the node not-ready.
+		ready.Status, ready.Reason, ready.Message = corev1.ConditionFalse, "KubeletNotReady", "container runtime is down"
 	}
 	mem, disk, pid := k.pressure()
 	conds := []corev1.NodeCondition{
 		cond(corev1.NodeMemoryPressure, mem, "KubeletHasInsufficientMemory", "KubeletHasSufficientMemory", "kubelet has insufficient memory available", "kubelet has sufficient memory available"),
 		cond(corev1.NodeDiskPressure, disk, "KubeletHasDiskPressure", "KubeletHasNoDiskPressure", "kubelet has disk pressure", "kubelet has no disk pressure"),
 		cond(corev1.NodePIDPressure, pid, "KubeletHasInsufficientPID", "KubeletHasSufficientPID", "kubelet has insufficient PID available", "kubelet has sufficient PID available"),
-		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status"},
+		ready,
 	}
 	for i := range conds {
 		conds[i].LastHeartbeatTime = now
@@ -157,7 +168,18 @@ func (k *Kubelet) port() int {
 	return n
 }
 
-func (k *Kubelet) nodeInfo() corev1.NodeSystemInfo {
+// runtimeVersion asks containerd for its version: the runtime health check
+// behind the Ready condition. A runtime that does not answer within 3 s is down.
+func (k *Kubelet) runtimeVersion() (string, error) {
+	if k.rt == nil {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(k.ctx, 3*time.Second)
+	defer cancel()
+	return k.rt.Version(ctx)
+}
+
+func (k *Kubelet) nodeInfo(runtimeVersion string) corev1.NodeSystemInfo {
 	var u syscall.Utsname
 	_ = syscall.Uname(&u)
 	info := corev1.NodeSystemInfo{
@@ -167,6 +189,8 @@ func (k *Kubelet) nodeInfo() corev1.NodeSystemInfo {
 		Architecture:     goruntime.GOARCH,
 		KubeletVersion:   KubeletVersion,
 		KubeProxyVersion: KubeletVersion,
+
+		ContainerRuntimeVersion: runtimeVersion,
 	}
 	if b, err := os.ReadFile("/etc/machine-id"); err == nil {
 		info.MachineID = strings.TrimSpace(string(b))
@@ -176,13 +200,6 @@ func (k *Kubelet) nodeInfo() corev1.NodeSystemInfo {
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		info.BootID = strings.TrimSpace(string(b))
-	}
-	if k.rt != nil {
-		ctx, cancel := context.WithTimeout(k.ctx, 5*time.Second)
-		defer cancel()
-		if v, err := k.rt.Version(ctx); err == nil {
-			info.ContainerRuntimeVersion = v
-		}
 	}
 	return info
 }
