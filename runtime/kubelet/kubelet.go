@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"k8s.io/client-go/tools/cache"
 	"log/slog"
 	"net"
 	"os"
@@ -180,6 +181,11 @@ type Kubelet struct {
 	eviction evictionState
 	attached map[string]*attachIO // interactive containers' streams, by id
 	cpu      cpuSamples
+
+	// podStore is the informer's store of this node's pods (nil until the
+	// first list); qosMu serialises updates of the QoS cgroups.
+	podStore cache.Store
+	qosMu    sync.Mutex
 
 	logDriver string // symlink to the executable named appliance-log-driver
 	pauseRoot string

@@ -43,6 +43,9 @@ func (k *Kubelet) watchPods(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("kubelet: pod cache did not sync")
 	}
+	k.mu.Lock()
+	k.podStore = inf.GetStore()
+	k.mu.Unlock()
 	live := map[types.UID]bool{}
 	for _, obj := range inf.GetStore().List() {
 		live[obj.(*corev1.Pod).UID] = true

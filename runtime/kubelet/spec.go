@@ -190,23 +190,15 @@ func podHostname(pod *corev1.Pod) (string, error) {
 // limits.memory as the memory limit, as the kubelet computes them.
 func resourceOpts(c *corev1.Container) []oci.SpecOpts {
 	var opts []oci.SpecOpts
-	shares := uint64(2)
+	var milli int64
 	if q, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
-		shares = uint64(q.MilliValue() * 1024 / 1000)
+		milli = q.MilliValue()
 	} else if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
-		shares = uint64(q.MilliValue() * 1024 / 1000)
+		milli = q.MilliValue()
 	}
-	if shares < 2 {
-		shares = 2
-	}
-	opts = append(opts, oci.WithCPUShares(shares))
+	opts = append(opts, oci.WithCPUShares(milliCPUToShares(milli)))
 	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
-		const period = 100000
-		quota := q.MilliValue() * period / 1000
-		if quota < 1000 {
-			quota = 1000
-		}
-		opts = append(opts, oci.WithCPUCFS(quota, period))
+		opts = append(opts, oci.WithCPUCFS(milliCPUToQuota(q.MilliValue()), quotaPeriod))
 	}
 	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
 		opts = append(opts, oci.WithMemoryLimit(uint64(q.Value())))

@@ -312,6 +312,9 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *corev1.Pod) (*record
 	if err := k.writePodFiles(pod, podIP); err != nil {
 		return nil, fmt.Errorf("pod files: %w", err)
 	}
+	if err := k.ensurePodCgroup(pod); err != nil {
+		return nil, err
+	}
 	return k.createSandbox(ctx, pod, netns, podIP, qosCgroup(pod))
 }
 
@@ -414,6 +417,9 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, l *cList, re
 		return false, fmt.Errorf("tear down volumes: %w", err)
 	}
 	removePodCgroups(pod.UID)
+	if err := k.updateQOSCgroups(nil); err != nil {
+		k.log.Warn("update QoS cgroups", "err", err)
+	}
 	_ = os.RemoveAll(filepath.Join(k.cfg.PodsDir, "pods", string(pod.UID)))
 	_ = os.RemoveAll(logs.PodLogDir(k.cfg.PodLogsDir, pod.Namespace, pod.Name, pod.UID))
 	return true, nil

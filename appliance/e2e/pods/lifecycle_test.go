@@ -332,7 +332,8 @@ func (lc *lifecycle) cgroupLimits(t *testing.T) {
 	if out := strings.TrimSpace(lc.c.Kubectl(t, "exec", p.Name, "--", "cat", "/proc/1/oom_score_adj")); out != guaranteed {
 		t.Errorf("Guaranteed container's oom_score_adj = %q, want %s", out, guaranteed)
 	}
-	if gotBE := lc.waitFor(t, be.Name, 120*time.Second, "Running", running); gotBE.Status.QOSClass != corev1.PodQOSBestEffort {
+	gotBE := lc.waitFor(t, be.Name, 120*time.Second, "Running", running)
+	if gotBE.Status.QOSClass != corev1.PodQOSBestEffort {
 		t.Errorf("qosClass %q, want BestEffort", gotBE.Status.QOSClass)
 	}
 	out := lc.c.Kubectl(t, "exec", be.Name, "--", "sh", "-c", "cat /proc/1/oom_score_adj /proc/$(pidof sleep)/oom_score_adj")
@@ -356,6 +357,13 @@ func (lc *lifecycle) cgroupLimits(t *testing.T) {
 		}
 		expectFile(t, filepath.Join("/sys/fs/cgroup", dir, "memory.max"), "67108864")
 		expectFile(t, filepath.Join("/sys/fs/cgroup", dir, "cpu.max"), "25000 100000")
+		// The pod's cgroup holds the pod to its limits as a whole; BestEffort
+		// pods share the least weight.
+		pod := filepath.Dir(dir)
+		expectFile(t, filepath.Join("/sys/fs/cgroup", pod, "memory.max"), "67108864")
+		expectFile(t, filepath.Join("/sys/fs/cgroup", pod, "cpu.max"), "25000 100000")
+		expectFile(t, "/sys/fs/cgroup/kubepods/besteffort/cpu.weight", "1")
+		expectFile(t, filepath.Join("/sys/fs/cgroup/kubepods/besteffort", "pod"+string(gotBE.UID), "cpu.weight"), "1")
 		return
 	}
 	mem, cpu := paths["memory"], paths["cpu"]
@@ -374,6 +382,29 @@ func (lc *lifecycle) cgroupLimits(t *testing.T) {
 	expectFile(t, filepath.Join(cpuMount(), cpu, "cpu.cfs_quota_us"), "25000")
 	expectFile(t, filepath.Join(cpuMount(), cpu, "cpu.cfs_period_us"), "100000")
 	expectFile(t, filepath.Join(cpuMount(), cpu, "cpu.shares"), "256") // 250m * 1024 / 1000
+	// The pod's cgroup holds the pod to its limits as a whole (the pause
+	// container and every container in it); BestEffort pods and their QoS
+	// class get the least CPU weight, so they only use what others leave.
+	podMem, podCPU := filepath.Dir(mem), filepath.Dir(cpu)
+	if want := "/kubepods/pod" + string(got.UID); podMem != want || podCPU != want {
+		t.Errorf("pod cgroups %s and %s, want %s", podMem, podCPU, want)
+	}
+	expectFile(t, filepath.Join("/sys/fs/cgroup/memory", podMem, "memory.limit_in_bytes"), "67108864")
+	expectFile(t, filepath.Join(cpuMount(), podCPU, "cpu.cfs_quota_us"), "25000")
+	expectFile(t, filepath.Join(cpuMount(), podCPU, "cpu.shares"), "256")
+	expectFile(t, filepath.Join(cpuMount(), "kubepods/besteffort/cpu.shares"), "2")
+	expectFile(t, filepath.Join(cpuMount(), "kubepods/besteffort", "pod"+string(gotBE.UID), "cpu.shares"), "2")
+	expectFile(t, filepath.Join("/sys/fs/cgroup/memory/kubepods/besteffort", "pod"+string(gotBE.UID), "memory.limit_in_bytes"), unlimitedV1(t))
+}
+
+// unlimitedV1 is what memory.limit_in_bytes reads when no limit is set.
+func unlimitedV1(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // oomScoreAdjAtLeast is the oom_score_adj a container gets for want: want
