@@ -43,6 +43,7 @@ type Runtime struct {
 	log         *slog.Logger
 	client      *client.Client
 	snapshotter string
+	extRoot     string // an existing containerd's image root, found once (imageRoot)
 	registries  *registries
 	own         bool
 	clientLog   *clog.Entry

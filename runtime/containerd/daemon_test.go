@@ -186,6 +186,16 @@ func TestImportListRunRemove(t *testing.T) {
 	if imgs, err := ext.ListImages(ctx); err != nil || len(imgs) != 1 {
 		t.Errorf("ListImages through the existing endpoint = %+v, %v", imgs, err)
 	}
+	// Image GC measures the disk where the existing containerd keeps its
+	// layers: its snapshotter's root, which introspection reports.
+	var measured string
+	ext.diskUsage = func(p string) (int, error) { measured = p; return 0, nil }
+	if err := ext.GCImages(ctx, func(string) bool { return true }, 85, 80); err != nil {
+		t.Fatalf("image GC through the existing endpoint: %v", err)
+	}
+	if want := filepath.Join(r.cfg.Root, "io.containerd.snapshotter.v1."+r.Snapshotter()); measured != want {
+		t.Errorf("image GC of an existing containerd measured %q, want its snapshotter root %q", measured, want)
+	}
 	if err := ext.Close(); err != nil {
 		t.Fatal(err)
 	}

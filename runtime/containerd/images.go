@@ -249,10 +249,11 @@ func (r *Runtime) GCImages(ctx context.Context, inUse func(ref string) bool, hig
 	if lowPercent < 0 || highPercent > 100 || lowPercent > highPercent {
 		return fmt.Errorf("image gc: want 0 <= low (%d) <= high (%d) <= 100", lowPercent, highPercent)
 	}
-	if r.cfg.Root == "" {
-		return nil
+	root, err := r.imageRoot(ctx)
+	if err != nil {
+		return fmt.Errorf("image gc: %w", err)
 	}
-	usage, err := r.diskUsage(r.cfg.Root)
+	usage, err := r.diskUsage(root)
 	if err != nil {
 		return fmt.Errorf("image gc: %w", err)
 	}
@@ -265,7 +266,7 @@ func (r *Runtime) GCImages(ctx context.Context, inUse func(ref string) bool, hig
 		return fmt.Errorf("image gc: list images: %w", err)
 	}
 	sort.SliceStable(imgs, func(i, j int) bool { return imgs[i].CreatedAt.Before(imgs[j].CreatedAt) })
-	r.log.Info("image gc: disk above threshold", "root", r.cfg.Root, "used-percent", usage, "high-percent", highPercent, "low-percent", lowPercent)
+	r.log.Info("image gc: disk above threshold", "root", root, "used-percent", usage, "high-percent", highPercent, "low-percent", lowPercent)
 	for _, img := range imgs {
 		if usage < lowPercent {
 			break
@@ -277,11 +278,43 @@ func (r *Runtime) GCImages(ctx context.Context, inUse func(ref string) bool, hig
 			return fmt.Errorf("image gc: remove %s: %w", img.Name, err)
 		}
 		r.log.Info("image gc: removed", "image", img.Name)
-		if usage, err = r.diskUsage(r.cfg.Root); err != nil {
+		if usage, err = r.diskUsage(root); err != nil {
 			return fmt.Errorf("image gc: %w", err)
 		}
 	}
 	return nil
+}
+
+// imageRoot is the directory whose filesystem holds the images: our own
+// containerd's root, or for an existing containerd the root that its
+// snapshotter (where layers are unpacked), else its content store, reports
+// through the introspection service.
+func (r *Runtime) imageRoot(ctx context.Context) (string, error) {
+	if r.cfg.Root != "" {
+		return r.cfg.Root, nil
+	}
+	r.mu.Lock()
+	root := r.extRoot
+	r.mu.Unlock()
+	if root != "" {
+		return root, nil
+	}
+	resp, err := r.client.IntrospectionService().Plugins(ctx, `type=="io.containerd.snapshotter.v1"`, `type=="io.containerd.content.v1"`)
+	if err != nil {
+		return "", fmt.Errorf("find containerd's image root: %w", err)
+	}
+	for _, p := range resp.Plugins {
+		if p.InitErr == nil && p.Exports["root"] != "" && (p.ID == r.snapshotter || root == "") {
+			root = p.Exports["root"]
+		}
+	}
+	if root == "" {
+		return "", fmt.Errorf("containerd at %s reports no snapshotter or content root", r.Socket())
+	}
+	r.mu.Lock()
+	r.extRoot = root
+	r.mu.Unlock()
+	return root, nil
 }
 
 func statfsUsage(path string) (int, error) {
