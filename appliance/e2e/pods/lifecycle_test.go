@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
@@ -42,6 +43,7 @@ func TestPodLifecycle(t *testing.T) {
 	t.Run("RunToCompletion", lc.runToCompletion)
 	t.Run("GracefulDeletePreStop", lc.gracefulDeletePreStop)
 	t.Run("GRPCProbes", lc.grpcProbes)
+	t.Run("HTTPGetLiveness", lc.httpGetLiveness)
 }
 
 type lifecycle struct {
@@ -193,6 +195,40 @@ func (lc *lifecycle) livenessProbeRestarts(t *testing.T) {
 	}
 	lc.waitEvent(t, p.Name, "Unhealthy", "Liveness probe failed")
 	lc.waitEvent(t, p.Name, "Killing", "failed liveness probe")
+}
+
+// An httpGet liveness probe passes while the page answers 200, sending the
+// probe's own headers, and restarts the container once it answers 404.
+func (lc *lifecycle) httpGetLiveness(t *testing.T) {
+	t.Parallel()
+	// httpd serves /www; a CGI script answers /cgi-bin/healthz with 200 while
+	// /www/healthy exists and the probe sent X-Probe: appliance, else 404.
+	script := `mkdir -p /www/cgi-bin; touch /www/healthy; ` +
+		`printf '#!/bin/sh\nif [ -e /www/healthy ] && [ "$HTTP_X_PROBE" = appliance ]; then printf "Status: 200 OK\\r\\n\\r\\nok"; else printf "Status: 404 Not Found\\r\\n\\r\\nno"; fi\n' > /www/cgi-bin/healthz; ` +
+		`chmod +x /www/cgi-bin/healthz; (sleep 4; rm /www/healthy) & exec httpd -f -p 8080 -h /www`
+	p := busyboxPod("http-liveness", "sh", "-c", script)
+	p.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/cgi-bin/healthz", Port: intstr.FromInt32(8080),
+			HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Probe", Value: "appliance"}}}},
+		InitialDelaySeconds: 1,
+		PeriodSeconds:       1,
+		FailureThreshold:    1,
+	}
+	p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](1)
+	lc.create(t, p)
+	defer lc.deletePod(t, p.Name)
+
+	got := lc.waitFor(t, p.Name, 60*time.Second, "restarted by its httpGet liveness probe", func(p *corev1.Pod) bool {
+		cs := mainStatus(p)
+		return cs != nil && cs.RestartCount >= 1 && cs.LastTerminationState.Terminated != nil
+	})
+	// The first instance lived until its page turned 404: the probe passed
+	// (headers included) for those 4 s.
+	term := mainStatus(got).LastTerminationState.Terminated
+	if lived := term.FinishedAt.Sub(term.StartedAt.Time); lived < 4*time.Second {
+		t.Errorf("the first instance lived %s, want at least the 4 s its page answered 200", lived)
+	}
+	lc.waitEvent(t, p.Name, "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404")
 }
 
 // 2. A container that keeps exiting goes to CrashLoopBackOff. As in Kubernetes
