@@ -7,7 +7,7 @@ VERSION ?= 0.1.0-dev
 # version we serve (v1.37.2), or `kubectl version` fails to parse it.
 LDFLAGS := -X github.com/appliance/appliance/appliance.Version=$(VERSION) $(shell ./hack/ldflags.sh)
 
-.PHONY: build deps test vet bench bench-smoke ci run openapi
+.PHONY: build deps test vet bench bench-smoke bench-reference ci run openapi
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/appliance .
@@ -33,6 +33,13 @@ bench-smoke:
 
 bench:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 5s -timeout 20m ./appliance/e2e/bench/
+
+# The appliance's API server beside the upstream kube-apiserver, on the same etcd
+# in the same run. kube-apiserver is not built here nor in CI: build it as
+# docs/PERFORMANCE.md says and name it in APPLIANCE_BENCH_KUBE_APISERVER.
+bench-reference:
+	@test -n "$(APPLIANCE_BENCH_KUBE_APISERVER)" || { echo "bench-reference: set APPLIANCE_BENCH_KUBE_APISERVER to a kube-apiserver v1.37.2 binary (see docs/PERFORMANCE.md)" >&2; exit 1; }
+	APPLIANCE_BENCH_KUBE_APISERVER="$(APPLIANCE_BENCH_KUBE_APISERVER)" $(GO) test -count=1 -run '^$$' -bench AgainstKubeAPIServer -benchtime 5s ./appliance/e2e/bench/reference/
 
 ci: deps build test bench-smoke
 

@@ -24,7 +24,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -32,9 +31,7 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -44,12 +41,13 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/appliance/appliance/appliance"
+	"github.com/appliance/appliance/appliance/e2e/bench/benchutil"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
 
 const (
 	// workers is the concurrency of every request benchmark and of the etcd floor.
-	workers = 16
+	workers = benchutil.Workers
 	// watchers is the number of concurrent watches in BenchmarkWatchFanout.
 	watchers = 1000
 	// listSize is the number of objects BenchmarkList lists.
@@ -156,89 +154,16 @@ func namespace(b *testing.B, cs kubernetes.Interface, prefix string) string {
 	return name
 }
 
-// configMap is the object every benchmark writes: a small, typical ConfigMap.
-func configMap(name string) *corev1.ConfigMap {
-	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "bench", "tier": "backend"}},
-		Data: map[string]string{
-			"config.yaml": "listen: :8080\nlog-level: info\nupstream: http://backend.default.svc.cluster.local:9000\n",
-			"feature":     "enabled",
-		},
-	}
-}
-
-// result is what a pool run measured.
-type result struct {
-	ops     int
-	elapsed time.Duration
-	lat     []time.Duration // sorted
-	cpu     cpuUse          // over elapsed
-}
-
-func (r result) opsPerSec() float64 { return float64(r.ops) / r.elapsed.Seconds() }
-
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted)-1) * p)
-	return sorted[i]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func (r result) report(b *testing.B) {
-	b.ReportMetric(ms(percentile(r.lat, 0.50)), "p50-ms")
-	b.ReportMetric(ms(percentile(r.lat, 0.99)), "p99-ms")
-	b.ReportMetric(r.opsPerSec(), "ops/s")
-	r.cpu.report(b)
-}
-
-// pool runs op once per b.Loop iteration on a fixed pool of workers goroutines and
-// measures each call and the wall time until the last call returned. Any error
-// fails the benchmark.
-func pool(b *testing.B, op func(i int) error) result {
-	b.Helper()
-	jobs := make(chan int)
-	lat := make([][]time.Duration, workers)
-	var (
-		wg       sync.WaitGroup
-		firstErr atomic.Pointer[error]
-	)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				t0 := time.Now()
-				if err := op(i); err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					continue
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		}()
-	}
-	start := time.Now()
-	meter := startCPU()
-	n := 0
-	for b.Loop() {
-		jobs <- n
-		n++
-	}
-	// b.Loop stopped the timer after handing out the last call; the calls still
-	// running belong to the measurement too.
-	b.StartTimer()
-	close(jobs)
-	wg.Wait()
-	b.StopTimer()
-	r := result{ops: n, elapsed: time.Since(start), lat: slices.Concat(lat...), cpu: meter.stop()}
-	if err := firstErr.Load(); err != nil {
-		b.Fatalf("operation failed: %v", *err)
-	}
-	slices.Sort(r.lat)
-	return r
-}
+// The pool, the ConfigMap, percentiles, the result and the etcd client are
+// shared with the reference benchmark (appliance/e2e/bench/reference) through
+// benchutil.
+var (
+	configMap  = benchutil.ConfigMap
+	pool       = benchutil.Pool
+	percentile = benchutil.Percentile
+	ms         = benchutil.MS
+	etcdClient = benchutil.EtcdClient
+)
 
 // BenchmarkCreate: ConfigMap creates from 16 workers, in protobuf (what
 // controllers and client-go programs configured for it send) and JSON (kubectl's
@@ -257,9 +182,9 @@ func BenchmarkCreate(b *testing.B) {
 				_, err := cms.Create(context.Background(), configMap("cm-"+strconv.Itoa(i)), metav1.CreateOptions{})
 				return err
 			})
-			r.report(b)
+			r.Report(b)
 			if ct.contentType == runtime.ContentTypeProtobuf {
-				shared.createOpsPerSec = r.opsPerSec()
+				shared.createOpsPerSec = r.OpsPerSec()
 				shared.valueSize = storedSize(b, c, ns, "cm-0")
 			}
 		})
@@ -279,7 +204,7 @@ func BenchmarkGet(b *testing.B) {
 	pool(b, func(int) error {
 		_, err := cms.Get(context.Background(), "target", metav1.GetOptions{})
 		return err
-	}).report(b)
+	}).Report(b)
 }
 
 // BenchmarkList: a List of a namespace holding 100 ConfigMaps (a consistent list).
@@ -299,7 +224,7 @@ func BenchmarkList(b *testing.B) {
 			err = fmt.Errorf("listed %d ConfigMaps, want %d", len(list.Items), listSize)
 		}
 		return err
-	}).report(b)
+	}).Report(b)
 }
 
 // BenchmarkWatchFanout: 1,000 concurrent watches of one namespace; every
@@ -420,9 +345,9 @@ func BenchmarkWatchFanout(b *testing.B) {
 		b.Fatalf("%d of %d watchers missed events", missed, watchers)
 	}
 	slices.Sort(lat)
-	r := result{ops: n, elapsed: elapsed, lat: lat, cpu: cpu}
-	r.report(b)
-	b.ReportMetric(r.opsPerSec()*watchers, "deliveries/s")
+	r := benchutil.Result{Ops: n, Elapsed: elapsed, Lat: lat, CPU: benchutil.CPUUse(cpu)}
+	r.Report(b)
+	b.ReportMetric(r.OpsPerSec()*watchers, "deliveries/s")
 }
 
 // BenchmarkEtcdPutFloor: raw puts to the appliance's own etcd, of values the size
@@ -460,10 +385,10 @@ func BenchmarkEtcdPutFloor(b *testing.B) {
 				_, err := cli.Put(context.Background(), prefix+strconv.Itoa(i), value)
 				return err
 			})
-			r.report(b)
+			r.Report(b)
 			b.ReportMetric(float64(shared.valueSize), "value-bytes")
 			if shared.createOpsPerSec > 0 {
-				b.ReportMetric(shared.createOpsPerSec/r.opsPerSec(), "api/etcd")
+				b.ReportMetric(shared.createOpsPerSec/r.OpsPerSec(), "api/etcd")
 			}
 		})
 	}
@@ -481,33 +406,6 @@ func storedSize(b *testing.B, c *testcluster.Cluster, ns, name string) int {
 		b.Fatalf("configmap %s/%s not in etcd", ns, name)
 	}
 	return len(resp.Kvs[0].Value)
-}
-
-// etcdClient connects to the appliance's etcd with the API server's client
-// certificate.
-func etcdClient(b *testing.B, c *testcluster.Cluster) *clientv3.Client {
-	b.Helper()
-	tlsDir := filepath.Join(c.Config.DataDir, "tls")
-	info := transport.TLSInfo{
-		CertFile:      filepath.Join(tlsDir, "etcd-client.crt"),
-		KeyFile:       filepath.Join(tlsDir, "etcd-client.key"),
-		TrustedCAFile: filepath.Join(tlsDir, "etcd-ca.crt"),
-	}
-	tlsCfg, err := info.ClientConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{fmt.Sprintf("https://127.0.0.1:%d", c.Config.EtcdClientPort)},
-		TLS:         tlsCfg,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cli.Close() })
-	return cli
 }
 
 // fatal is how mainTB stops testcluster.Start.
