@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 
 	"github.com/containerd/cgroups/v3"
@@ -153,13 +154,22 @@ func (k *Kubelet) updateQOSCgroups(extra *corev1.Pod) error {
 		pods = append(pods, extra)
 	}
 	root, burstable, besteffort := qosCgroupResources(pods, k.allocatable())
+	// Each write costs a few syscalls per controller; most pods change
+	// nothing here, so only what changed since the last update is written.
 	for _, c := range []struct {
 		path string
 		res  *specs.LinuxResources
 	}{{"/kubepods", root}, {"/kubepods/burstable", burstable}, {"/kubepods/besteffort", besteffort}} {
+		if k.qosWritten[c.path] != nil && reflect.DeepEqual(k.qosWritten[c.path], c.res) {
+			continue
+		}
 		if err := setCgroup(c.path, c.res); err != nil {
 			return err
 		}
+		if k.qosWritten == nil {
+			k.qosWritten = map[string]*specs.LinuxResources{}
+		}
+		k.qosWritten[c.path] = c.res
 	}
 	return nil
 }

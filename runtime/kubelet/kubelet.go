@@ -14,7 +14,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"k8s.io/client-go/tools/cache"
 	"log/slog"
 	"net"
 	"os"
@@ -22,11 +21,13 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/appliance/appliance/runtime/containerd"
 	"github.com/appliance/appliance/runtime/network"
@@ -183,9 +184,11 @@ type Kubelet struct {
 	cpu      cpuSamples
 
 	// podStore is the informer's store of this node's pods (nil until the
-	// first list); qosMu serialises updates of the QoS cgroups.
-	podStore cache.Store
-	qosMu    sync.Mutex
+	// first list); qosMu serialises updates of the QoS cgroups and guards
+	// qosWritten, what was last written to each.
+	podStore   cache.Store
+	qosMu      sync.Mutex
+	qosWritten map[string]*specs.LinuxResources
 
 	logDriver string // symlink to the executable named appliance-log-driver
 	pauseRoot string
