@@ -19,9 +19,7 @@ package bench
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -38,9 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 
-	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/e2e/bench/benchutil"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
@@ -55,15 +51,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	// The in-process API server logs every request setup at klog's info level.
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	_ = fs.Set("logtostderr", "false")
-	_ = fs.Set("stderrthreshold", "ERROR")
-	klog.SetOutput(io.Discard)
-	// The appliance runs in this process, so it gets the GC setting that
-	// `appliance server` gives itself.
-	appliance.TuneGC()
+	benchutil.Setup()
 
 	code := m.Run()
 	shared.tb.cleanup()

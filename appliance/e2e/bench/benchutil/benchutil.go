@@ -6,6 +6,8 @@
 package benchutil
 
 import (
+	"flag"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/appliance/appliance/appliance"
 )
 
 // Workers is the concurrency of every request benchmark and of the etcd floor.
@@ -105,4 +110,18 @@ func Pool(b *testing.B, op func(i int) error) Result {
 	}
 	slices.Sort(r.Lat)
 	return r
+}
+
+// Setup prepares a benchmark process that runs an appliance in-process: it
+// silences klog (the API server logs every request setup at info level) and
+// gives the process the GC setting `appliance server` gives itself (GOGC in
+// the environment wins, and child processes inherit it). Call it from
+// TestMain before m.Run.
+func Setup() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("stderrthreshold", "ERROR")
+	klog.SetOutput(io.Discard)
+	appliance.TuneGC()
 }

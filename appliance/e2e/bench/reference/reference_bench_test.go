@@ -8,9 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -27,9 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 
-	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/e2e/bench/benchutil"
 	"github.com/appliance/appliance/appliance/pki"
 	"github.com/appliance/appliance/appliance/testcluster"
@@ -43,16 +39,7 @@ const kubeAPIServerEnv = "APPLIANCE_BENCH_KUBE_APISERVER"
 const etcdPrefix = "/reference"
 
 func TestMain(m *testing.M) {
-	// The in-process API server logs every request setup at klog's info level.
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	_ = fs.Set("logtostderr", "false")
-	_ = fs.Set("stderrthreshold", "ERROR")
-	klog.SetOutput(io.Discard)
-	// The appliance runs in this process, so it gets the GC setting that
-	// `appliance server` gives itself (GOGC in the environment wins, and
-	// kube-apiserver inherits it).
-	appliance.TuneGC()
+	benchutil.Setup()
 	os.Exit(m.Run())
 }
 
