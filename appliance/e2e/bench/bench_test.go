@@ -142,15 +142,13 @@ func namespace(b *testing.B, cs kubernetes.Interface, prefix string) string {
 	return name
 }
 
-// The pool, the ConfigMap, percentiles, the result and the etcd client are
-// shared with the reference benchmark (appliance/e2e/bench/reference) through
-// benchutil.
+// The pool, the ConfigMap, percentiles and the result are shared with the
+// reference benchmark (appliance/e2e/bench/reference) through benchutil.
 var (
 	configMap  = benchutil.ConfigMap
 	pool       = benchutil.Pool
 	percentile = benchutil.Percentile
 	ms         = benchutil.MS
-	etcdClient = benchutil.EtcdClient
 )
 
 // BenchmarkCreate: ConfigMap creates from 16 workers, in protobuf (what
@@ -362,7 +360,7 @@ func BenchmarkEtcdPutFloor(b *testing.B) {
 		name string
 		cli  func(b *testing.B) *clientv3.Client
 	}{
-		{"grpc", func(b *testing.B) *clientv3.Client { return etcdClient(b, c) }},
+		{"grpc", func(b *testing.B) *clientv3.Client { return c.EtcdClient(b) }},
 		{"in-process", func(*testing.B) *clientv3.Client { return c.App.EtcdInProcess() }},
 	} {
 		b.Run(fc.name, func(b *testing.B) {
@@ -385,7 +383,7 @@ func BenchmarkEtcdPutFloor(b *testing.B) {
 // storedSize is the size of a ConfigMap's value in etcd: what the API server wrote.
 func storedSize(b *testing.B, c *testcluster.Cluster, ns, name string) int {
 	b.Helper()
-	cli := etcdClient(b, c)
+	cli := c.EtcdClient(b)
 	resp, err := cli.Get(context.Background(), "/registry/core/configmaps/"+ns+"/"+name)
 	if err != nil {
 		b.Fatal(err)

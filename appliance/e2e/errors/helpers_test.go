@@ -10,17 +10,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -174,33 +169,6 @@ func configMapJSON(name string, data map[string]string) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// etcdClient opens a client to an appliance's embedded etcd with the API server's
-// own etcd client certificate from the data directory.
-func etcdClient(t *testing.T, dataDir string, port int) *clientv3.Client {
-	t.Helper()
-	tlsDir := filepath.Join(dataDir, "tls")
-	info := transport.TLSInfo{
-		CertFile:      filepath.Join(tlsDir, "etcd-client.crt"),
-		KeyFile:       filepath.Join(tlsDir, "etcd-client.key"),
-		TrustedCAFile: filepath.Join(tlsDir, "etcd-ca.crt"),
-	}
-	tlsCfg, err := info.ClientConfig()
-	if err != nil {
-		t.Fatalf("etcd client TLS: %v", err)
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{fmt.Sprintf("https://127.0.0.1:%d", port)},
-		TLS:         tlsCfg,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		t.Fatalf("etcd client: %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
 }
 
 // poll calls f every interval until it returns true or timeout passes.

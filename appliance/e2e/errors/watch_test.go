@@ -99,7 +99,7 @@ func TestWatchGoneAfterCompactionAndRestart(t *testing.T) {
 		}
 	}
 
-	cli := etcdClient(t, pc.DataDir, pc.EtcdClientPort)
+	cli := testcluster.EtcdClient(t, pc.DataDir, pc.EtcdClientPort)
 	key := "/registry/core/configmaps/" + ns + "/target"
 	head, err := cli.Get(ctx, key)
 	if err != nil {
@@ -175,7 +175,7 @@ func TestWatchGoneAfterCompactionChurn(t *testing.T) {
 	rv0 := cm.ResourceVersion
 	var rev0 int64
 	fmt.Sscan(rv0, &rev0)
-	cli := etcdClient(t, c.Config.DataDir, c.Config.EtcdClientPort)
+	cli := c.EtcdClient(t)
 	key := "/registry/core/configmaps/" + ns + "/target"
 
 	start := time.Now()

@@ -138,7 +138,7 @@ func BenchmarkAgainstKubeAPIServer(b *testing.B) {
 	})
 	b.Run("etcd-put", func(b *testing.B) {
 		b.Run("grpc", func(b *testing.B) {
-			cli := benchutil.EtcdClient(b, c)
+			cli := c.EtcdClient(b)
 			// The size of what the appliance stored for a ConfigMap of
 			// create/appliance, as BenchmarkEtcdPutFloor puts; kube-apiserver's
 			// is reported beside it.
