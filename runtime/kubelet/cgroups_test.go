@@ -3,6 +3,7 @@ package kubelet
 import (
 	"testing"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -121,5 +122,28 @@ func TestQOSCgroupResources(t *testing.T) {
 	}
 	if _, b, _ := qosCgroupResources(nil, alloc); shares(b) != 2 {
 		t.Errorf("burstable shares with no Burstable pods %d, want the least, 2", shares(b))
+	}
+}
+
+// On cgroup v2 (most homelab distributions; this project's CI machine is v1)
+// the same settings become cpu.weight, cpu.max and memory.max.
+func TestPodCgroupResourcesOnV2(t *testing.T) {
+	res250m := res(map[corev1.ResourceName]string{corev1.ResourceCPU: "250m", corev1.ResourceMemory: "64Mi"},
+		map[corev1.ResourceName]string{corev1.ResourceCPU: "250m", corev1.ResourceMemory: "64Mi"})
+	g := cgroup2.ToResources(podCgroupResources(&corev1.Pod{
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Resources: res250m}}},
+		Status: corev1.PodStatus{QOSClass: corev1.PodQOSGuaranteed},
+	}))
+	// 256 shares weigh less than a default cgroup's 100 (1024 shares) and more
+	// than the least, 1 (the exact curve is the library's, as runc's).
+	if g.CPU == nil || g.CPU.Weight == nil || *g.CPU.Weight <= 1 || *g.CPU.Weight >= 100 || g.CPU.Max != "25000 100000" {
+		t.Errorf("Guaranteed 250m pod on v2: cpu %+v, want a weight between 1 and 100 and max \"25000 100000\"", g.CPU)
+	}
+	if g.Memory == nil || g.Memory.Max == nil || *g.Memory.Max != 64<<20 {
+		t.Errorf("Guaranteed 64Mi pod on v2: memory %+v, want max 67108864", g.Memory)
+	}
+	_, _, be := qosCgroupResources(nil, corev1.ResourceList{})
+	if w := cgroup2.ToResources(be).CPU.Weight; w == nil || *w != 1 {
+		t.Errorf("besteffort on v2: cpu.weight %v, want 1 (the least)", w)
 	}
 }
