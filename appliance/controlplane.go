@@ -15,6 +15,8 @@ import (
 	"github.com/appliance/appliance/appliance/controllers/cronjob"
 	"github.com/appliance/appliance/appliance/controllers/daemonset"
 	"github.com/appliance/appliance/appliance/controllers/deployment"
+	"github.com/appliance/appliance/appliance/controllers/endpoints"
+	"github.com/appliance/appliance/appliance/controllers/endpointslice"
 	"github.com/appliance/appliance/appliance/controllers/garbagecollector"
 	"github.com/appliance/appliance/appliance/controllers/job"
 	"github.com/appliance/appliance/appliance/controllers/namespace"
@@ -125,6 +127,14 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 		}},
 		{"cronjob", func(log *slog.Logger) (func(context.Context), error) {
 			c := cronjob.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"endpointslice", func(log *slog.Logger) (func(context.Context), error) {
+			c := endpointslice.New(client, factory, log)
+			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"endpoints", func(log *slog.Logger) (func(context.Context), error) {
+			c := endpoints.New(client, factory, log)
 			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
 		}},
 	} {
