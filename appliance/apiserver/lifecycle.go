@@ -6,6 +6,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -42,6 +44,20 @@ func addLifecycles(list []*resource) {
 			r.prepareUpdate = func(obj, _ runtime.Object) { mergeStringData(obj.(*corev1.Secret)) }
 		case schema.GroupResource{Group: "batch", Resource: "jobs"}:
 			r.prepareCreate = jobSelector
+		case schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}:
+			// An EndpointSlice has no spec, yet its generation moves as
+			// Kubernetes' registry moves it: 1 at create, +1 whenever its
+			// endpoints, ports, address type or labels change. The
+			// EndpointSlice controller tells its own writes from others' by it.
+			r.prepareCreate = func(obj runtime.Object) { obj.(*discoveryv1.EndpointSlice).Generation = 1 }
+			r.prepareUpdate = func(obj, old runtime.Object) {
+				n, o := obj.(*discoveryv1.EndpointSlice), old.(*discoveryv1.EndpointSlice)
+				n.Generation = o.Generation
+				if !apiequality.Semantic.DeepEqual(n.Endpoints, o.Endpoints) || !apiequality.Semantic.DeepEqual(n.Ports, o.Ports) ||
+					n.AddressType != o.AddressType || !apiequality.Semantic.DeepEqual(n.Labels, o.Labels) {
+					n.Generation++
+				}
+			}
 		case schema.GroupResource{Resource: "persistentvolumes"}:
 			r.prepareCreate = func(obj runtime.Object) {
 				obj.(*corev1.PersistentVolume).Status = corev1.PersistentVolumeStatus{Phase: corev1.VolumePending}

@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -809,6 +810,41 @@ func testGeneration(t *testing.T, c *testcluster.Cluster, ns string) {
 	if after.ResourceVersion != before.ResourceVersion || after.Generation != before.Generation {
 		t.Errorf("no-op update: rv %s -> %s, generation %d -> %d; want both unchanged",
 			before.ResourceVersion, after.ResourceVersion, before.Generation, after.Generation)
+	}
+
+	// An EndpointSlice has no spec, but Kubernetes gives it a generation that
+	// its endpoints, ports and labels move, and controllers rely on it.
+	epss := c.Client.DiscoveryV1().EndpointSlices(ns)
+	eps, err := epss.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "gen", Labels: map[string]string{"a": "1"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.5"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eps.Generation != 1 {
+		t.Errorf("EndpointSlice generation on create = %d, want 1", eps.Generation)
+	}
+	for _, step := range []struct {
+		name    string
+		change  func(*discoveryv1.EndpointSlice)
+		wantGen int64
+	}{
+		{"annotation", func(e *discoveryv1.EndpointSlice) { e.Annotations = map[string]string{"x": "y"} }, 1},
+		{"endpoint", func(e *discoveryv1.EndpointSlice) { e.Endpoints[0].Addresses = []string{"10.42.0.6"} }, 2},
+		{"port", func(e *discoveryv1.EndpointSlice) {
+			e.Ports = []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](80)}}
+		}, 3},
+		{"label", func(e *discoveryv1.EndpointSlice) { e.Labels["a"] = "2" }, 4},
+	} {
+		step.change(eps)
+		if eps, err = epss.Update(ctx, eps, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("EndpointSlice %s change: %v", step.name, err)
+		}
+		if eps.Generation != step.wantGen {
+			t.Errorf("EndpointSlice after a %s change: generation %d, want %d", step.name, eps.Generation, step.wantGen)
+		}
 	}
 }
 

@@ -25,10 +25,11 @@
 //     slices this controller made for it; Kubernetes leaves them behind, stale,
 //     which keeps kube-proxy sending traffic to pods the Service no longer
 //     selects. Slices managed by anyone else are never touched;
-//   - a managed slice changed by someone else is synced again. Kubernetes
-//     tells its own writes from others' by metadata.generation; where the API
-//     server leaves generation at 0 every change is looked at (a sync that
-//     finds nothing to do writes nothing).
+//   - a managed slice changed by someone else is synced again. The
+//     controller tells its own writes from others' by metadata.generation,
+//     which the API server moves as Kubernetes' does; a slice without one
+//     (generation 0) is always looked at (a sync that finds nothing to do
+//     writes nothing).
 //
 // Slices of a deleted Service are removed by the garbage collector through
 // their controller ownerReference.
@@ -205,8 +206,7 @@ func (c *Controller) managed(s *discoveryv1.EndpointSlice) bool {
 }
 
 // ownChange: the tracker knows this generation of the slice, so this
-// controller wrote it. Generation 0 (an API server that does not count
-// generations of EndpointSlices) proves nothing.
+// controller wrote it. Generation 0 proves nothing.
 func (c *Controller) ownChange(s *discoveryv1.EndpointSlice) bool {
 	return s.Generation != 0 && !c.tracker.ShouldSync(s)
 }
