@@ -47,9 +47,9 @@ func milliCPUToQuota(milli int64) int64 {
 // podAmount is the pod's total of one resource (requests or limits) as the
 // scheduler and the kubelet count it: its containers and restartable init
 // containers (sidecars) together, or the largest init container with the
-// sidecars started before it, whichever is more. declared says whether every
-// container gave a value.
-func podAmount(pod *corev1.Pod, name corev1.ResourceName, limits bool) (milli int64, declared bool) {
+// sidecars started before it, whichever is more: in millicores for cpu, in
+// bytes otherwise. declared says whether every container gave a value.
+func podAmount(pod *corev1.Pod, name corev1.ResourceName, limits bool) (amount int64, declared bool) {
 	declared = true
 	get := func(c *corev1.Container) int64 {
 		rl := c.Resources.Requests
@@ -142,9 +142,12 @@ func (k *Kubelet) ensurePodCgroup(pod *corev1.Pod) error {
 func (k *Kubelet) updateQOSCgroups(extra *corev1.Pod) error {
 	k.qosMu.Lock()
 	defer k.qosMu.Unlock()
+	k.mu.Lock()
+	store := k.podStore
+	k.mu.Unlock()
 	var pods []*corev1.Pod
-	if k.podStore != nil {
-		for _, obj := range k.podStore.List() {
+	if store != nil {
+		for _, obj := range store.List() {
 			if p := obj.(*corev1.Pod); extra == nil || p.UID != extra.UID {
 				pods = append(pods, p)
 			}

@@ -184,8 +184,8 @@ type Kubelet struct {
 	cpu      cpuSamples
 
 	// podStore is the informer's store of this node's pods (nil until the
-	// first list); qosMu serialises updates of the QoS cgroups and guards
-	// qosWritten, what was last written to each.
+	// first list; guarded by mu); qosMu serialises updates of the QoS cgroups
+	// and guards qosWritten, what was last written to each.
 	podStore   cache.Store
 	qosMu      sync.Mutex
 	qosWritten map[string]*specs.LinuxResources
