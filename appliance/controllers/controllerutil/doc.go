@@ -16,4 +16,7 @@
 //     queue and the two retry policies the controllers use.
 //   - ResolveControllerRef, Selecting: the owner a ControllerRef points to
 //     (same UID), and the objects whose selector matches an orphan's labels.
+//   - Enqueue, EnqueueHandler, ServicesOfPodHandler: event handlers that
+//     queue an object's key, or the Services selecting a changed pod (the
+//     EndpointSlice and Endpoints controllers).
 package controllerutil

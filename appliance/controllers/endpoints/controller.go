@@ -112,16 +112,8 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, l
 		log:      log,
 		replaced: map[string]string{},
 	}
-	_, _ = services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.podChanged(nil, obj) },
-		UpdateFunc: c.podChanged,
-		DeleteFunc: func(obj any) { c.podChanged(obj, nil) },
-	})
+	_, _ = services.Informer().AddEventHandler(controllerutil.EnqueueHandler(c.queue))
+	_, _ = pods.Informer().AddEventHandler(controllerutil.ServicesOfPodHandler(c.serviceLister, c.queue, log))
 	_, _ = eps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(old, cur any) {
 			// Our own writes come back here too; their sync finds nothing
@@ -160,25 +152,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	})
 }
 
-func (c *Controller) enqueue(obj any) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		c.queue.Add(key)
-	}
-}
-
-// podChanged queues the Services that select the pod before or after the
-// change (old or cur is nil for an addition or a deletion), when the change
-// can matter to their endpoints.
-func (c *Controller) podChanged(old, cur any) {
-	services, err := esutil.GetServicesToUpdate(c.serviceLister, esutil.GetPodUpdateProjectionKey(old, cur))
-	if err != nil {
-		c.log.Debug("services of pod", "err", err)
-		return
-	}
-	for key := range services {
-		c.queue.Add(key)
-	}
-}
+func (c *Controller) enqueue(obj any) { controllerutil.Enqueue(c.queue, obj) }
 
 // untouchable: Endpoints this controller must never write or delete.
 func untouchable(ep *corev1.Endpoints) bool {

@@ -3,7 +3,6 @@ package endpoints_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/appliance/appliance/appliance/controllers/controllerutil/servicetest"
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/simtest"
 	"github.com/appliance/appliance/appliance/controllers/endpoints"
 	"github.com/appliance/appliance/appliance/testcluster"
@@ -35,109 +34,24 @@ func TestEndpointsIntegration(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Without("endpointslice", "endpoints"))
 	simtest.CreateNode(t, c.Client, nodeName, nil)
 	factory := informers.NewSharedInformerFactory(c.Client, 0)
-	ctl := endpoints.New(c.Client, factory, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ctl.Run(ctx, 4) }()
-	t.Cleanup(func() { cancel(); <-done; factory.Shutdown() })
-
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, c *testcluster.Cluster, ns string)
-	}{
-		{"follows pods", testFollowsPods},
-		{"named target port", testNamedTargetPort},
-		{"publish not ready", testPublishNotReady},
-		{"selector change", testSelectorChange},
-		{"left alone", testLeftAlone},
-		{"manual edit reverted", testManualEditReverted},
-		{"kubectl", testKubectl},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ns := "ep-" + strings.ReplaceAll(tc.name, " ", "-")
-			if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			tc.run(t, c, ns)
-		})
-	}
+	servicetest.StartController(t, factory, endpoints.New(c.Client, factory, servicetest.Logger(t)))
+	servicetest.RunCases(t, c.Client, c, "ep-", []servicetest.Case[*testcluster.Cluster]{
+		{Name: "follows pods", Run: testFollowsPods},
+		{Name: "named target port", Run: testNamedTargetPort},
+		{Name: "publish not ready", Run: testPublishNotReady},
+		{Name: "selector change", Run: testSelectorChange},
+		{Name: "left alone", Run: testLeftAlone},
+		{Name: "manual edit reverted", Run: testManualEditReverted},
+		{Name: "kubectl", Run: testKubectl},
+	})
 }
 
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
+// service is servicetest.Service with the label tier=front, which the
+// Endpoints must carry too.
 func service(ns, name string, selector map[string]string, target intstr.IntOrString) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"tier": "front"}},
-		Spec: corev1.ServiceSpec{
-			Selector: selector,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: target}},
-		},
-	}
-}
-
-func createService(t *testing.T, c *testcluster.Cluster, svc *corev1.Service) {
-	t.Helper()
-	if _, err := c.Client.CoreV1().Services(svc.Namespace).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create service: %v", err)
-	}
-}
-
-func updateService(t *testing.T, c *testcluster.Cluster, ns, name string, mutate func(*corev1.Service)) {
-	t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := c.Client.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		mutate(s)
-		_, err = c.Client.CoreV1().Services(ns).Update(context.Background(), s, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("update service: %v", err)
-	}
-}
-
-func createPod(t *testing.T, c *testcluster.Cluster, ns, name, ip string, ready bool, lbls map[string]string, port int32) {
-	t.Helper()
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: lbls},
-		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "web", Image: "busybox",
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}}}}},
-	}
-	if _, err := c.Client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create pod: %v", err)
-	}
-	setReady(t, c, ns, name, ip, ready)
-}
-
-func setReady(t *testing.T, c *testcluster.Cluster, ns, name, ip string, ready bool) {
-	t.Helper()
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		p, err := c.Client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		now := metav1.Now()
-		p.Status.Phase = corev1.PodRunning
-		p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: now}}
-		_, err = c.Client.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("pod status: %v", err)
-	}
+	s := servicetest.Service(ns, name, selector, target)
+	s.Labels = map[string]string{"tier": "front"}
+	return s
 }
 
 // render writes subsets compactly, "ip:port" ready and "!ip:port" not ready,
@@ -181,10 +95,10 @@ func waitEndpoints(t *testing.T, c *testcluster.Cluster, ns, name, want string) 
 func testFollowsPods(t *testing.T, c *testcluster.Cluster, ns string) {
 	ctx := context.Background()
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "a", "10.42.1.1", true, web, 8080)
-	createPod(t, c, ns, "b", "10.42.1.2", true, web, 8080)
-	createPod(t, c, ns, "other", "10.42.1.3", true, map[string]string{"app": "db"}, 8080)
-	createService(t, c, service(ns, "web", web, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "a", "10.42.1.1", true, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "b", "10.42.1.2", true, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "other", "10.42.1.3", true, map[string]string{"app": "db"}, 8080)
+	servicetest.CreateService(t, c.Client, service(ns, "web", web, intstr.FromInt32(8080)))
 	ep := waitEndpoints(t, c, ns, "web", "10.42.1.1:8080 10.42.1.2:8080")
 	a := ep.Subsets[0].Addresses[0]
 	if a.TargetRef == nil || a.TargetRef.Kind != "Pod" || a.TargetRef.Name != "a" || ptr.Deref(a.NodeName, "") != nodeName {
@@ -197,7 +111,7 @@ func testFollowsPods(t *testing.T, c *testcluster.Cluster, ns string) {
 		t.Errorf("trigger time annotation: %v (%v)", err, ep.Annotations)
 	}
 
-	setReady(t, c, ns, "a", "10.42.1.1", false)
+	servicetest.SetPodStatus(t, c.Client, ns, "a", "10.42.1.1", false)
 	waitEndpoints(t, c, ns, "web", "10.42.1.2:8080 !10.42.1.1:8080")
 
 	// A terminating pod leaves at once (it stays, bound, until its kubelet
@@ -232,29 +146,29 @@ func testFollowsPods(t *testing.T, c *testcluster.Cluster, ns string) {
 
 func testNamedTargetPort(t *testing.T, c *testcluster.Cluster, ns string) {
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "old", "10.42.2.1", true, web, 8080)
-	createPod(t, c, ns, "new", "10.42.2.2", true, web, 9090)
-	createService(t, c, service(ns, "web", web, intstr.FromString("http")))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "old", "10.42.2.1", true, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "new", "10.42.2.2", true, web, 9090)
+	servicetest.CreateService(t, c.Client, service(ns, "web", web, intstr.FromString("http")))
 	waitEndpoints(t, c, ns, "web", "10.42.2.1:8080; 10.42.2.2:9090")
 }
 
 func testPublishNotReady(t *testing.T, c *testcluster.Cluster, ns string) {
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "starting", "10.42.3.1", false, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "starting", "10.42.3.1", false, web, 8080)
 	svc := service(ns, "web", web, intstr.FromInt32(8080))
 	svc.Spec.PublishNotReadyAddresses = true
-	createService(t, c, svc)
+	servicetest.CreateService(t, c.Client, svc)
 	waitEndpoints(t, c, ns, "web", "10.42.3.1:8080")
-	updateService(t, c, ns, "web", func(s *corev1.Service) { s.Spec.PublishNotReadyAddresses = false })
+	servicetest.UpdateService(t, c.Client, ns, "web", func(s *corev1.Service) { s.Spec.PublishNotReadyAddresses = false })
 	waitEndpoints(t, c, ns, "web", "!10.42.3.1:8080")
 }
 
 func testSelectorChange(t *testing.T, c *testcluster.Cluster, ns string) {
-	createPod(t, c, ns, "blue", "10.42.4.1", true, map[string]string{"app": "blue"}, 8080)
-	createPod(t, c, ns, "green", "10.42.4.2", true, map[string]string{"app": "green"}, 8080)
-	createService(t, c, service(ns, "web", map[string]string{"app": "blue"}, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "blue", "10.42.4.1", true, map[string]string{"app": "blue"}, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "green", "10.42.4.2", true, map[string]string{"app": "green"}, 8080)
+	servicetest.CreateService(t, c.Client, service(ns, "web", map[string]string{"app": "blue"}, intstr.FromInt32(8080)))
 	waitEndpoints(t, c, ns, "web", "10.42.4.1:8080")
-	updateService(t, c, ns, "web", func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "green"} })
+	servicetest.UpdateService(t, c.Client, ns, "web", func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "green"} })
 	waitEndpoints(t, c, ns, "web", "10.42.4.2:8080")
 }
 
@@ -263,8 +177,8 @@ func testSelectorChange(t *testing.T, c *testcluster.Cluster, ns string) {
 func testLeftAlone(t *testing.T, c *testcluster.Cluster, ns string) {
 	ctx := context.Background()
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "p", "10.42.5.1", true, web, 8080)
-	createService(t, c, service(ns, "external", nil, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "p", "10.42.5.1", true, web, 8080)
+	servicetest.CreateService(t, c.Client, service(ns, "external", nil, intstr.FromInt32(8080)))
 	manual := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "external", Namespace: ns},
 		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "192.0.2.10"}},
 			Ports: []corev1.EndpointPort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}}}}}
@@ -281,7 +195,7 @@ func testLeftAlone(t *testing.T, c *testcluster.Cluster, ns string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	createService(t, c, service(ns, "pinned", web, intstr.FromInt32(8080)))
+	servicetest.CreateService(t, c.Client, service(ns, "pinned", web, intstr.FromInt32(8080)))
 	kube, kubeErr := c.Client.CoreV1().Endpoints(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
 	kubeSvc, err := c.Client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
 	if err != nil {
@@ -292,11 +206,11 @@ func testLeftAlone(t *testing.T, c *testcluster.Cluster, ns string) {
 	}
 	// Changes to look at, then a barrier: a selector Service created after
 	// them has its Endpoints, so they have been synced too.
-	updateService(t, c, ns, "external", func(s *corev1.Service) { s.Annotations = map[string]string{"touched": "yes"} })
-	updateService(t, c, metav1.NamespaceDefault, "kubernetes", func(s *corev1.Service) {
+	servicetest.UpdateService(t, c.Client, ns, "external", func(s *corev1.Service) { s.Annotations = map[string]string{"touched": "yes"} })
+	servicetest.UpdateService(t, c.Client, metav1.NamespaceDefault, "kubernetes", func(s *corev1.Service) {
 		s.Annotations = map[string]string{"appliance.test/touched": ns}
 	})
-	createService(t, c, service(ns, "barrier", web, intstr.FromInt32(8080)))
+	servicetest.CreateService(t, c.Client, service(ns, "barrier", web, intstr.FromInt32(8080)))
 	waitEndpoints(t, c, ns, "barrier", "10.42.5.1:8080")
 
 	for _, want := range []*corev1.Endpoints{manual, pinned} {
@@ -321,8 +235,8 @@ func testLeftAlone(t *testing.T, c *testcluster.Cluster, ns string) {
 func testManualEditReverted(t *testing.T, c *testcluster.Cluster, ns string) {
 	ctx := context.Background()
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "a", "10.42.6.1", true, web, 8080)
-	createService(t, c, service(ns, "web", web, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "a", "10.42.6.1", true, web, 8080)
+	servicetest.CreateService(t, c.Client, service(ns, "web", web, intstr.FromInt32(8080)))
 	ep := waitEndpoints(t, c, ns, "web", "10.42.6.1:8080")
 	ep.Subsets[0].Addresses[0].IP = "192.0.2.99"
 	if _, err := c.Client.CoreV1().Endpoints(ns).Update(ctx, ep, metav1.UpdateOptions{}); err != nil {
@@ -337,8 +251,8 @@ func testManualEditReverted(t *testing.T, c *testcluster.Cluster, ns string) {
 
 func testKubectl(t *testing.T, c *testcluster.Cluster, ns string) {
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "a", "10.42.8.1", true, web, 8080)
-	createService(t, c, service(ns, "web", web, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "a", "10.42.8.1", true, web, 8080)
+	servicetest.CreateService(t, c.Client, service(ns, "web", web, intstr.FromInt32(8080)))
 	waitEndpoints(t, c, ns, "web", "10.42.8.1:8080")
 	out, errOut, err := c.TryKubectl(t, nil, "get", "endpoints", "web", "-n", ns)
 	if err != nil || !strings.Contains(out, "10.42.8.1:8080") {

@@ -8,19 +8,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/appliance/appliance/appliance/controllers/controllerutil/servicetest"
 )
 
 func svc(mutate ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "web"}, ClusterIP: "10.43.0.20", IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
-			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromString("http")}},
-		},
-	}
+	s := servicetest.Service("ns", "web", map[string]string{"app": "web"}, intstr.FromString("http"))
+	s.Spec.ClusterIP, s.Spec.IPFamilies = "10.43.0.20", []corev1.IPFamily{corev1.IPv4Protocol}
 	for _, m := range mutate {
 		m(s)
 	}
@@ -28,21 +24,7 @@ func svc(mutate ...func(*corev1.Service)) *corev1.Service {
 }
 
 func pod(name, ip string, ready bool, mutate ...func(*corev1.Pod)) *corev1.Pod {
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name + "-uid")},
-		Spec: corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "c",
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}}}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}},
-	}
-	for _, m := range mutate {
-		m(p)
-	}
-	return p
+	return servicetest.Pod("ns", name, ip, ready, mutate...)
 }
 
 // render writes subsets compactly: [ports] ready | notReady; per subset.

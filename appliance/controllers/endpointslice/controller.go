@@ -132,16 +132,8 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, l
 	}
 	c.recorder = &record.FakeRecorder{}
 	c.reconciler = c.newReconciler(c.recorder)
-	_, _ = services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	})
-	_, _ = pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.podChanged(nil, obj) },
-		UpdateFunc: c.podChanged,
-		DeleteFunc: func(obj any) { c.podChanged(obj, nil) },
-	})
+	_, _ = services.Informer().AddEventHandler(controllerutil.EnqueueHandler(c.queue))
+	_, _ = pods.Informer().AddEventHandler(controllerutil.ServicesOfPodHandler(c.serviceLister, c.queue, log))
 	_, _ = slices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addSlice,
 		UpdateFunc: c.updateSlice,
@@ -179,26 +171,6 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		}
 		controllerutil.RetryUpTo(c.queue, maxRetries, c.log, "service", key, err)
 	})
-}
-
-func (c *Controller) enqueue(obj any) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		c.queue.Add(key)
-	}
-}
-
-// podChanged queues the Services that select the pod before or after the
-// change (old or cur is nil for an addition or a deletion), when the change
-// can matter to their endpoints.
-func (c *Controller) podChanged(old, cur any) {
-	services, err := esutil.GetServicesToUpdate(c.serviceLister, esutil.GetPodUpdateProjectionKey(old, cur))
-	if err != nil {
-		c.log.Debug("services of pod", "err", err)
-		return
-	}
-	for key := range services {
-		c.queue.Add(key)
-	}
 }
 
 func (c *Controller) managed(s *discoveryv1.EndpointSlice) bool {

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/appliance/appliance/appliance/controllers/controllerutil/servicetest"
 )
 
 // Unit tests: the controller's sync against a fake clientset, its caches
@@ -127,38 +129,19 @@ func (h *harness) writes() int {
 }
 
 func service(mutate ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, UID: "svc-uid", Labels: map[string]string{"tier": "front"},
-			CreationTimestamp: metav1.NewTime(time.Now().Add(-time.Hour))},
-		Spec: corev1.ServiceSpec{
-			Selector:   map[string]string{"app": "web"},
-			ClusterIP:  "10.43.0.20",
-			IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
-			Ports:      []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080)}},
-		},
-	}
+	s := servicetest.Service(ns, "web", map[string]string{"app": "web"}, intstr.FromInt32(8080))
+	s.UID, s.Labels, s.CreationTimestamp = "svc-uid", map[string]string{"tier": "front"}, metav1.NewTime(time.Now().Add(-time.Hour))
+	s.Spec.ClusterIP, s.Spec.IPFamilies = "10.43.0.20", []corev1.IPFamily{corev1.IPv4Protocol}
 	for _, m := range mutate {
 		m(s)
 	}
 	return s
 }
 
+// pod is servicetest.Pod labelled app=web, selected by service.
 func pod(name, ip string, ready bool, mutate ...func(*corev1.Pod)) *corev1.Pod {
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID(name + "-uid"), Labels: map[string]string{"app": "web"}},
-		Spec: corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "c", Image: "x",
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}}}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}},
-	}
-	for _, m := range mutate {
-		m(p)
-	}
-	return p
+	web := func(p *corev1.Pod) { p.Labels, p.Spec.Containers[0].Image = map[string]string{"app": "web"}, "x" }
+	return servicetest.Pod(ns, name, ip, ready, append([]func(*corev1.Pod){web}, mutate...)...)
 }
 
 func endpointsOf(slices []discoveryv1.EndpointSlice) map[string]discoveryv1.Endpoint {

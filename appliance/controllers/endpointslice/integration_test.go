@@ -3,7 +3,6 @@ package endpointslice_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -16,9 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/appliance/appliance/appliance/controllers/controllerutil/servicetest"
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/simtest"
 	"github.com/appliance/appliance/appliance/controllers/endpointslice"
 	"github.com/appliance/appliance/appliance/testcluster"
@@ -37,33 +36,16 @@ func TestEndpointSliceIntegration(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Without("endpointslice", "endpoints"))
 	simtest.CreateNode(t, c.Client, nodeName, map[string]string{corev1.LabelTopologyZone: "zone-a"})
 	factory := informers.NewSharedInformerFactory(c.Client, 0)
-	ctl := endpointslice.New(c.Client, factory, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ctl.Run(ctx, 4) }()
-	t.Cleanup(func() { cancel(); <-done; factory.Shutdown() })
-
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, c *testcluster.Cluster, ns string)
-	}{
-		{"follows pods", testFollowsPods},
-		{"named target port", testNamedTargetPort},
-		{"publish not ready", testPublishNotReady},
-		{"selector change", testSelectorChange},
-		{"selectorless left alone", testSelectorless},
-		{"manual edit reverted", testManualEditReverted},
-		{"kubectl", testKubectl},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ns := "es-" + strings.ReplaceAll(tc.name, " ", "-")
-			if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			tc.run(t, c, ns)
-		})
-	}
+	servicetest.StartController(t, factory, endpointslice.New(c.Client, factory, servicetest.Logger(t)))
+	servicetest.RunCases(t, c.Client, c, "es-", []servicetest.Case[*testcluster.Cluster]{
+		{Name: "follows pods", Run: testFollowsPods},
+		{Name: "named target port", Run: testNamedTargetPort},
+		{Name: "publish not ready", Run: testPublishNotReady},
+		{Name: "selector change", Run: testSelectorChange},
+		{Name: "selectorless left alone", Run: testSelectorless},
+		{Name: "manual edit reverted", Run: testManualEditReverted},
+		{Name: "kubectl", Run: testKubectl},
+	})
 }
 
 // TestDefaultApplianceServiceEndpoints: with the appliance's default
@@ -76,8 +58,8 @@ func TestDefaultApplianceServiceEndpoints(t *testing.T) {
 	c := testcluster.Start(t)
 	simtest.CreateNode(t, c.Client, nodeName, nil)
 	const ns = "default"
-	createPod(t, c, ns, "web-1", "10.42.7.1", true, map[string]string{"app": "web"}, 8080)
-	createService(t, c, service(ns, "web", map[string]string{"app": "web"}, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "web-1", "10.42.7.1", true, map[string]string{"app": "web"}, 8080)
+	servicetest.CreateService(t, c.Client, servicetest.Service(ns, "web", map[string]string{"app": "web"}, intstr.FromInt32(8080)))
 	waitSlices(t, c, ns, "web", "one ready endpoint", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		eps := endpoints(s)
 		return len(eps) == 1 && eps["web-1"].ready && eps["web-1"].addr == "10.42.7.1" && eps["web-1"].port == 8080, fmt.Sprint(eps)
@@ -90,89 +72,6 @@ func TestDefaultApplianceServiceEndpoints(t *testing.T) {
 		ok := len(ep.Subsets) == 1 && len(ep.Subsets[0].Addresses) == 1 && ep.Subsets[0].Addresses[0].IP == "10.42.7.1"
 		return ok, fmt.Sprintf("%+v", ep.Subsets)
 	})
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func service(ns, name string, selector map[string]string, target intstr.IntOrString) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.ServiceSpec{
-			Selector: selector,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: target}},
-		},
-	}
-}
-
-func createService(t *testing.T, c *testcluster.Cluster, svc *corev1.Service) *corev1.Service {
-	t.Helper()
-	got, err := c.Client.CoreV1().Services(svc.Namespace).Create(context.Background(), svc, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create service: %v", err)
-	}
-	return got
-}
-
-func updateService(t *testing.T, c *testcluster.Cluster, ns, name string, mutate func(*corev1.Service)) {
-	t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := c.Client.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		mutate(s)
-		_, err = c.Client.CoreV1().Services(ns).Update(context.Background(), s, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("update service: %v", err)
-	}
-}
-
-// createPod creates a pod bound to the test node, with a container port named
-// http, then reports it Running with ip, Ready or not, as a kubelet would.
-func createPod(t *testing.T, c *testcluster.Cluster, ns, name, ip string, ready bool, lbls map[string]string, port int32) {
-	t.Helper()
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: lbls},
-		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "web", Image: "busybox",
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}}}}},
-	}
-	if _, err := c.Client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create pod: %v", err)
-	}
-	setPodStatus(t, c, ns, name, ip, ready)
-}
-
-func setPodStatus(t *testing.T, c *testcluster.Cluster, ns, name, ip string, ready bool) {
-	t.Helper()
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		p, err := c.Client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		now := metav1.Now()
-		p.Status.Phase = corev1.PodRunning
-		p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
-		p.Status.Conditions = []corev1.PodCondition{
-			{Type: corev1.ContainersReady, Status: status, LastTransitionTime: now},
-			{Type: corev1.PodReady, Status: status, LastTransitionTime: now},
-		}
-		_, err = c.Client.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("pod status: %v", err)
-	}
 }
 
 // ep is what a test looks at in one endpoint.
@@ -235,10 +134,10 @@ func waitSlices(t *testing.T, c *testcluster.Cluster, ns, svc, what string, cond
 func testFollowsPods(t *testing.T, c *testcluster.Cluster, ns string) {
 	ctx := context.Background()
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "a", "10.42.1.1", true, web, 8080)
-	createPod(t, c, ns, "b", "10.42.1.2", true, web, 8080)
-	createPod(t, c, ns, "other", "10.42.1.3", true, map[string]string{"app": "db"}, 8080)
-	svc := createService(t, c, service(ns, "web", web, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "a", "10.42.1.1", true, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "b", "10.42.1.2", true, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "other", "10.42.1.3", true, map[string]string{"app": "db"}, 8080)
+	svc := servicetest.CreateService(t, c.Client, servicetest.Service(ns, "web", web, intstr.FromInt32(8080)))
 
 	got := waitSlices(t, c, ns, "web", "two ready endpoints", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		eps := endpoints(s)
@@ -261,7 +160,7 @@ func testFollowsPods(t *testing.T, c *testcluster.Cluster, ns string) {
 	}
 
 	// Not ready: listed, neither ready nor serving.
-	setPodStatus(t, c, ns, "a", "10.42.1.1", false)
+	servicetest.SetPodStatus(t, c.Client, ns, "a", "10.42.1.1", false)
 	waitSlices(t, c, ns, "web", "a not ready", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		e := endpoints(s)["a"]
 		return e.addr != "" && !e.ready && !e.serving, fmt.Sprint(endpoints(s))
@@ -309,7 +208,7 @@ func testFollowsPods(t *testing.T, c *testcluster.Cluster, ns string) {
 	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	setPodStatus(t, c, ns, "named", "10.42.1.9", true)
+	servicetest.SetPodStatus(t, c.Client, ns, "named", "10.42.1.9", true)
 	waitSlices(t, c, ns, "web", "hostname", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		return endpoints(s)["named"].hostname == "web-0", fmt.Sprint(endpoints(s))
 	})
@@ -325,9 +224,9 @@ func testFollowsPods(t *testing.T, c *testcluster.Cluster, ns string) {
 
 func testNamedTargetPort(t *testing.T, c *testcluster.Cluster, ns string) {
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "old", "10.42.2.1", true, web, 8080)
-	createPod(t, c, ns, "new", "10.42.2.2", true, web, 9090)
-	createService(t, c, service(ns, "web", web, intstr.FromString("http")))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "old", "10.42.2.1", true, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "new", "10.42.2.2", true, web, 9090)
+	servicetest.CreateService(t, c.Client, servicetest.Service(ns, "web", web, intstr.FromString("http")))
 	waitSlices(t, c, ns, "web", "one slice per port number", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		eps := endpoints(s)
 		ok := len(s) == 2 && eps["old"].port == 8080 && eps["new"].port == 9090 && eps["old"].slice != eps["new"].slice
@@ -337,15 +236,15 @@ func testNamedTargetPort(t *testing.T, c *testcluster.Cluster, ns string) {
 
 func testPublishNotReady(t *testing.T, c *testcluster.Cluster, ns string) {
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "starting", "10.42.3.1", false, web, 8080)
-	svc := service(ns, "web", web, intstr.FromInt32(8080))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "starting", "10.42.3.1", false, web, 8080)
+	svc := servicetest.Service(ns, "web", web, intstr.FromInt32(8080))
 	svc.Spec.PublishNotReadyAddresses = true
-	createService(t, c, svc)
+	servicetest.CreateService(t, c.Client, svc)
 	waitSlices(t, c, ns, "web", "ready although not serving", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		e := endpoints(s)["starting"]
 		return e.ready && !e.serving && e.addr == "10.42.3.1", fmt.Sprint(endpoints(s))
 	})
-	updateService(t, c, ns, "web", func(s *corev1.Service) { s.Spec.PublishNotReadyAddresses = false })
+	servicetest.UpdateService(t, c.Client, ns, "web", func(s *corev1.Service) { s.Spec.PublishNotReadyAddresses = false })
 	waitSlices(t, c, ns, "web", "not ready once not published", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		e := endpoints(s)["starting"]
 		return e.addr != "" && !e.ready, fmt.Sprint(endpoints(s))
@@ -353,21 +252,21 @@ func testPublishNotReady(t *testing.T, c *testcluster.Cluster, ns string) {
 }
 
 func testSelectorChange(t *testing.T, c *testcluster.Cluster, ns string) {
-	createPod(t, c, ns, "blue", "10.42.4.1", true, map[string]string{"app": "blue"}, 8080)
-	createPod(t, c, ns, "green", "10.42.4.2", true, map[string]string{"app": "green"}, 8080)
-	createService(t, c, service(ns, "web", map[string]string{"app": "blue"}, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "blue", "10.42.4.1", true, map[string]string{"app": "blue"}, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "green", "10.42.4.2", true, map[string]string{"app": "green"}, 8080)
+	servicetest.CreateService(t, c.Client, servicetest.Service(ns, "web", map[string]string{"app": "blue"}, intstr.FromInt32(8080)))
 	waitSlices(t, c, ns, "web", "blue", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		eps := endpoints(s)
 		return len(eps) == 1 && eps["blue"].ready, fmt.Sprint(eps)
 	})
-	updateService(t, c, ns, "web", func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "green"} })
+	servicetest.UpdateService(t, c.Client, ns, "web", func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "green"} })
 	waitSlices(t, c, ns, "web", "green", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		eps := endpoints(s)
 		return len(eps) == 1 && eps["green"].ready, fmt.Sprint(eps)
 	})
 	// Without a selector the Service's endpoints are the user's business:
 	// ours go.
-	updateService(t, c, ns, "web", func(s *corev1.Service) { s.Spec.Selector = nil })
+	servicetest.UpdateService(t, c.Client, ns, "web", func(s *corev1.Service) { s.Spec.Selector = nil })
 	waitSlices(t, c, ns, "web", "managed slices removed", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		return len(s) == 0, fmt.Sprint(endpoints(s))
 	})
@@ -375,8 +274,8 @@ func testSelectorChange(t *testing.T, c *testcluster.Cluster, ns string) {
 
 func testSelectorless(t *testing.T, c *testcluster.Cluster, ns string) {
 	ctx := context.Background()
-	createPod(t, c, ns, "p", "10.42.5.1", true, map[string]string{"app": "web"}, 8080)
-	createService(t, c, service(ns, "external", nil, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "p", "10.42.5.1", true, map[string]string{"app": "web"}, 8080)
+	servicetest.CreateService(t, c.Client, servicetest.Service(ns, "external", nil, intstr.FromInt32(8080)))
 	user, err := c.Client.DiscoveryV1().EndpointSlices(ns).Create(ctx, &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Name: "external-1", Namespace: ns, Labels: map[string]string{
 			discoveryv1.LabelServiceName: "external", discoveryv1.LabelManagedBy: "staff"}},
@@ -390,8 +289,8 @@ func testSelectorless(t *testing.T, c *testcluster.Cluster, ns string) {
 	// A change of the selectorless Service, then a Service with a selector
 	// in the same namespace: once the second has its slice, the first has
 	// been looked at too.
-	updateService(t, c, ns, "external", func(s *corev1.Service) { s.Annotations = map[string]string{"touched": "yes"} })
-	createService(t, c, service(ns, "web", map[string]string{"app": "web"}, intstr.FromInt32(8080)))
+	servicetest.UpdateService(t, c.Client, ns, "external", func(s *corev1.Service) { s.Annotations = map[string]string{"touched": "yes"} })
+	servicetest.CreateService(t, c.Client, servicetest.Service(ns, "web", map[string]string{"app": "web"}, intstr.FromInt32(8080)))
 	waitSlices(t, c, ns, "web", "barrier service has its slice", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		return len(endpoints(s)) == 1, fmt.Sprint(endpoints(s))
 	})
@@ -404,8 +303,8 @@ func testSelectorless(t *testing.T, c *testcluster.Cluster, ns string) {
 func testManualEditReverted(t *testing.T, c *testcluster.Cluster, ns string) {
 	ctx := context.Background()
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "a", "10.42.6.1", true, web, 8080)
-	createService(t, c, service(ns, "web", web, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "a", "10.42.6.1", true, web, 8080)
+	servicetest.CreateService(t, c.Client, servicetest.Service(ns, "web", web, intstr.FromInt32(8080)))
 	got := waitSlices(t, c, ns, "web", "a ready", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		return len(s) == 1 && endpoints(s)["a"].ready, fmt.Sprint(endpoints(s))
 	})
@@ -430,9 +329,9 @@ func testManualEditReverted(t *testing.T, c *testcluster.Cluster, ns string) {
 
 func testKubectl(t *testing.T, c *testcluster.Cluster, ns string) {
 	web := map[string]string{"app": "web"}
-	createPod(t, c, ns, "a", "10.42.8.1", true, web, 8080)
-	createPod(t, c, ns, "b", "10.42.8.2", true, web, 8080)
-	createService(t, c, service(ns, "web", web, intstr.FromInt32(8080)))
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "a", "10.42.8.1", true, web, 8080)
+	servicetest.CreatePod(t, c.Client, nodeName, ns, "b", "10.42.8.2", true, web, 8080)
+	servicetest.CreateService(t, c.Client, servicetest.Service(ns, "web", web, intstr.FromInt32(8080)))
 	waitSlices(t, c, ns, "web", "two endpoints", func(s []discoveryv1.EndpointSlice) (bool, string) {
 		return len(endpoints(s)) == 2, fmt.Sprint(endpoints(s))
 	})
