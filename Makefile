@@ -30,6 +30,7 @@ test: vet
 bench-smoke:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./appliance/e2e/bench/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./tui/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./dns/
 
 bench:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 5s -timeout 20m ./appliance/e2e/bench/
