@@ -20,6 +20,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -42,6 +43,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 	basecompatibility "k8s.io/component-base/compatibility"
+	"k8s.io/utils/ptr"
 
 	"github.com/appliance/appliance/appliance/apiserver/openapi"
 )
@@ -374,6 +376,42 @@ func (s *Server) bootstrapKubernetesService(ctx context.Context, client kubernet
 	}
 	if err != nil {
 		return fmt.Errorf("kubernetes endpoints: %w", err)
+	}
+	return s.bootstrapKubernetesSlice(ctx, client, addr)
+}
+
+// bootstrapKubernetesSlice writes the EndpointSlice of default/kubernetes, as
+// Kubernetes' API server does beside its Endpoints: service proxies and DNS
+// read slices, and no controller makes one for a Service without a selector.
+func (s *Server) bootstrapKubernetesSlice(ctx context.Context, client kubernetes.Interface, addr string) error {
+	addressType := discoveryv1.AddressTypeIPv4
+	if ip := net.ParseIP(addr); ip.To4() == nil {
+		addressType = discoveryv1.AddressTypeIPv6
+	}
+	want := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
+		AddressType: addressType,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(s.port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	slices := client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault)
+	cur, err := slices.Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err == nil && cur.AddressType != want.AddressType {
+		// The address type is immutable: a server that moved to the other
+		// IP family replaces the slice.
+		if err = slices.Delete(ctx, "kubernetes", metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID}}); err == nil {
+			err = apierrors.NewNotFound(discoveryv1.Resource("endpointslices"), "kubernetes")
+		}
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = slices.Create(ctx, want, metav1.CreateOptions{})
+	case err == nil:
+		cur.Labels, cur.Endpoints, cur.Ports = want.Labels, want.Endpoints, want.Ports
+		_, err = slices.Update(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("kubernetes endpointslice: %w", err)
 	}
 	return nil
 }
