@@ -14,12 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inNetNS runs fn on a locked OS thread that has joined the network namespace
+// InNetNS runs fn on a locked OS thread that has joined the network namespace
 // at path (the CNI ns.Do pattern). Sockets opened and processes started by fn
 // (iptables) live in that namespace. path "" runs fn in the process's own
 // namespace. If the thread cannot be moved back, it is left locked so the Go
 // runtime throws it away instead of reusing a thread in the wrong namespace.
-func inNetNS(path string, fn func() error) error {
+func InNetNS(path string, fn func() error) error {
 	if path == "" {
 		return fn()
 	}
@@ -174,7 +174,7 @@ func DialInNetNS(ctx context.Context, netnsPath, network, addr string) (net.Conn
 		}
 	}
 	var conn net.Conn
-	err = inNetNS(netnsPath, func() error {
+	err = InNetNS(netnsPath, func() error {
 		d := net.Dialer{FallbackDelay: -1}
 		var errs []error
 		for _, ip := range ips {

@@ -225,10 +225,10 @@ func (n *Network) Ensure(ctx context.Context) error {
 			}
 		}
 	}
-	if err := inNetNS(n.cfg.NodeNetNS, enableIPForward); err != nil {
+	if err := InNetNS(n.cfg.NodeNetNS, enableIPForward); err != nil {
 		return fmt.Errorf("ensure pod network: %w", err)
 	}
-	if err := inNetNS(n.cfg.NodeNetNS, n.ensureRules); err != nil {
+	if err := InNetNS(n.cfg.NodeNetNS, n.ensureRules); err != nil {
 		return fmt.Errorf("ensure pod network: iptables: %w", err)
 	}
 	return nil
@@ -313,7 +313,7 @@ func (n *Network) Cleanup() error {
 			errs = append(errs, fmt.Errorf("delete bridge %q: %w", n.cfg.Bridge, err))
 		}
 	}
-	if err := inNetNS(n.cfg.NodeNetNS, n.removeRules); err != nil {
+	if err := InNetNS(n.cfg.NodeNetNS, n.removeRules); err != nil {
 		errs = append(errs, fmt.Errorf("iptables: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -120,7 +120,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func serve(t *testing.T, nsPath, name string, port int) {
 	t.Helper()
 	var ln net.Listener
-	err := inNetNS(nsPath, func() error {
+	err := InNetNS(nsPath, func() error {
 		var err error
 		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
 		return err
