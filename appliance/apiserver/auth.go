@@ -129,7 +129,9 @@ func (c *certCache) AuthenticateRequest(req *http.Request) (*authenticator.Respo
 // authorizeNode is a first cut of Kubernetes' Node authorizer: a kubelet
 // (user system:node:<name>, group system:nodes) reads what its pods need,
 // reports pod status and events, deletes pods it finished terminating, and
-// writes only its own Node and its own Lease in kube-node-lease.
+// writes only its own Node and its own Lease in kube-node-lease. It also reads
+// Services and EndpointSlices: the node's service rules (netrules/) and cluster
+// DNS (dns/) run with its identity.
 func authorizeNode(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
 	u := a.GetUser()
 	if u == nil || !slices.Contains(u.GetGroups(), user.NodesGroup) || !strings.HasPrefix(u.GetName(), "system:node:") {
@@ -167,6 +169,12 @@ func authorizeNode(ctx context.Context, a authorizer.Attributes) (authorizer.Dec
 		}
 	case "events.k8s.io":
 		if res == "events" {
+			return authorizer.DecisionAllow, "", nil
+		}
+	case "discovery.k8s.io":
+		// The node's service rules and cluster DNS follow EndpointSlices
+		// (kube-proxy's system:node-proxier role reads them too).
+		if res == "endpointslices" && read {
 			return authorizer.DecisionAllow, "", nil
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/appliance/appliance/appliance/pki"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
 type countingAuth struct {
@@ -120,5 +121,35 @@ func TestAnonymousOnlyWithoutCredentials(t *testing.T) {
 				t.Errorf("%s: %v %v %v; want %s", tt.name, resp, ok, err, tt.wantUser)
 			}
 		}
+	}
+}
+
+func TestAuthorizeNode(t *testing.T) {
+	node := &user.DefaultInfo{Name: "system:node:n1", Groups: []string{user.NodesGroup, user.AllAuthenticated}}
+	other := &user.DefaultInfo{Name: "bob", Groups: []string{user.AllAuthenticated}}
+	for _, tc := range []struct {
+		name  string
+		u     user.Info
+		attrs authorizer.AttributesRecord
+		allow bool
+	}{
+		{"reads endpointslices (service rules, DNS)", node, authorizer.AttributesRecord{Verb: "watch", APIGroup: "discovery.k8s.io", Resource: "endpointslices", ResourceRequest: true}, true},
+		{"writes no endpointslice", node, authorizer.AttributesRecord{Verb: "create", APIGroup: "discovery.k8s.io", Resource: "endpointslices", Namespace: "kube-system", ResourceRequest: true}, false},
+		{"reads services", node, authorizer.AttributesRecord{Verb: "list", Resource: "services", ResourceRequest: true}, true},
+		{"writes no service", node, authorizer.AttributesRecord{Verb: "update", Resource: "services", Namespace: "default", Name: "web", ResourceRequest: true}, false},
+		{"updates its own node", node, authorizer.AttributesRecord{Verb: "update", Resource: "nodes", Name: "n1", Subresource: "status", ResourceRequest: true}, true},
+		{"not another node", node, authorizer.AttributesRecord{Verb: "update", Resource: "nodes", Name: "n2", Subresource: "status", ResourceRequest: true}, false},
+		{"no opinion on other users", other, authorizer.AttributesRecord{Verb: "list", APIGroup: "discovery.k8s.io", Resource: "endpointslices", ResourceRequest: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.attrs.User = tc.u
+			d, _, err := authorizeNode(context.Background(), tc.attrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d == authorizer.DecisionAllow; got != tc.allow {
+				t.Errorf("allowed = %v, want %v", got, tc.allow)
+			}
+		})
 	}
 }
