@@ -82,6 +82,14 @@ type Config struct {
 	// AgentNetNS builds the pod network inside this network namespace instead
 	// of the host's (tests, nested setups).
 	AgentNetNS string
+	// DisableClusterDNS runs no cluster DNS: no kube-dns Service, no resolver
+	// on the node (k3s: --disable coredns).
+	DisableClusterDNS bool
+	// DisableKubeProxy programs no service rules on this node (k3s's flag).
+	DisableKubeProxy bool
+	// ResolvConf names the file whose nameservers the cluster DNS forwards
+	// names outside the cluster to ("" is /etc/resolv.conf).
+	ResolvConf string
 }
 
 // DefaultConfigFile is read when present; --config names another.
@@ -148,6 +156,9 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ImageGCHighThreshold, "image-gc-high-threshold", c.ImageGCHighThreshold, "percent of disk used above which unused images are removed (100 turns image garbage collection off)")
 	fs.IntVar(&c.ImageGCLowThreshold, "image-gc-low-threshold", c.ImageGCLowThreshold, "percent of disk used that image garbage collection frees down to")
 	fs.StringVar(&c.AgentNetNS, "agent-netns", c.AgentNetNS, "build the pod network inside this network namespace (path) instead of the host's")
+	fs.BoolVar(&c.DisableClusterDNS, "disable-cluster-dns", c.DisableClusterDNS, "run no cluster DNS (no kube-dns service, no resolver on this node)")
+	fs.BoolVar(&c.DisableKubeProxy, "disable-kube-proxy", c.DisableKubeProxy, "program no service rules (iptables) on this node")
+	fs.StringVar(&c.ResolvConf, "resolv-conf", c.ResolvConf, "file whose nameservers the cluster DNS forwards other names to (default /etc/resolv.conf)")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controller loops to run: * for all, name to add one, -name to remove one ("+strings.Join(ControllerNames, ", ")+")")
 }
 
@@ -294,6 +305,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q must be an absolute path", name, dir))
 		}
 	}
+	if c.ResolvConf != "" && !filepath.IsAbs(c.ResolvConf) {
+		errs = append(errs, fmt.Errorf("resolv-conf: %q must be an absolute path", c.ResolvConf))
+	}
 	if _, err := kubelet.ParseThresholds(c.EvictionHard); err != nil {
 		errs = append(errs, fmt.Errorf("eviction-hard: %w", err))
 	}
@@ -386,11 +400,14 @@ func (c *Config) nodeIP() net.IP {
 var ControllerNames = []string{
 	"namespace", "garbage-collector", "serviceaccount", "node-ipam", "node-lifecycle",
 	"replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob",
-	"endpointslice", "endpoints",
+	"endpointslice", "endpoints", "cluster-dns",
 }
 
 // ControllerEnabled reports whether the loop called name runs.
 func (c *Config) ControllerEnabled(name string) bool {
+	if name == "cluster-dns" && c.DisableClusterDNS {
+		return false
+	}
 	on := false
 	for _, x := range c.Controllers {
 		switch x {

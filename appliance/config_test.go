@@ -86,6 +86,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"dns outside services", "", []string{"--cluster-dns=10.42.0.10"}, nil, "cluster-dns"},
 		{"overlapping cidrs", "", []string{"--service-cidr=10.42.128.0/17"}, nil, "service-cidr"},
 		{"relative data dir", "", []string{"--data-dir=data"}, nil, "data-dir"},
+		{"relative resolv-conf", "resolv-conf: resolv.conf\n", nil, nil, `resolv-conf: "resolv.conf" must be an absolute path`},
+		{"bad disable-kube-proxy", "", nil, []string{"APPLIANCE_DISABLE_KUBE_PROXY=maybe"}, "APPLIANCE_DISABLE_KUBE_PROXY"},
 		{"log level", "", []string{"--log-level=loud"}, nil, "log-level"},
 		{"image gc above 100", "", []string{"--image-gc-high-threshold=101"}, nil, "image-gc-high-threshold: 101 is not a percentage"},
 		{"image gc negative", "image-gc-low-threshold: -1\n", nil, nil, "image-gc-low-threshold: -1 is not a percentage"},

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/appliance/appliance/appliance/controllers"
+	"github.com/appliance/appliance/appliance/controllers/clusterdns"
 	"github.com/appliance/appliance/appliance/controllers/cronjob"
 	"github.com/appliance/appliance/appliance/controllers/daemonset"
 	"github.com/appliance/appliance/appliance/controllers/deployment"
@@ -136,6 +137,10 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 		{"endpoints", func(log *slog.Logger) (func(context.Context), error) {
 			c := endpoints.New(client, factory, log)
 			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"cluster-dns", func(log *slog.Logger) (func(context.Context), error) {
+			c, err := clusterdns.New(client, factory, clusterdns.Config{ServiceIP: a.cfg.ClusterDNS}, log)
+			return run(c, err)
 		}},
 	} {
 		// One loop that cannot start must not keep the others from running.

@@ -47,6 +47,12 @@ type Config struct {
 	// "127.0.0.1:0"). Port 0 picks one free port for both protocols; see
 	// Server.Addrs. Required.
 	Listen []string
+	// NetNS is the network namespace (a path, as /var/run/netns/<name>) whose
+	// addresses Listen names; "" is the process's own. Only the listening
+	// sockets live there: upstream servers are reached from the process's
+	// own namespace, so a loopback resolver such as systemd-resolved's
+	// 127.0.0.53 still answers.
+	NetNS string
 	// Domain is the cluster domain (default cluster.local).
 	Domain string
 	// TTL of cluster answers in seconds (default 5).

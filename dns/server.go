@@ -15,6 +15,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/informers"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"github.com/appliance/appliance/runtime/network"
 )
 
 // maxCNAMEChain bounds how many ExternalName CNAMEs one answer follows.
@@ -83,14 +85,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	for _, l := range cfg.Listen {
-		if err := s.listen(l); err != nil {
+		if err := network.InNetNS(cfg.NetNS, func() error { return s.listen(l) }); err != nil {
 			return nil, fmt.Errorf("dns: listen %s: %w", l, err)
 		}
 	}
 	if err := s.startInformers(); err != nil {
 		return nil, fmt.Errorf("dns: informers: %w", err)
 	}
-	log.Info("dns started", "listen", strings.Join(s.addrs, ","), "domain", cfg.Domain, "ttl", cfg.TTL,
+	log.Info("dns started", "listen", strings.Join(s.addrs, ","), "netns", cfg.NetNS, "domain", cfg.Domain, "ttl", cfg.TTL,
 		"upstreams", strings.Join(upstreams, ","), "reverse-cidrs", fmt.Sprint(cfg.ReverseCIDRs), "cache-size", cfg.CacheSize)
 	return s, nil
 }

@@ -364,6 +364,11 @@ func (k *Kubelet) Err() <-chan error { return k.errc }
 // Addr is the kubelet endpoint's address.
 func (k *Kubelet) Addr() string { return k.srv.Addr() }
 
+// Gateway is the pod network's gateway on this node (the bridge's address,
+// the first of the node's podCIDR), where node-local services such as the
+// cluster DNS listen for pods. Valid once Ready has closed.
+func (k *Kubelet) Gateway() net.IP { return k.net.Gateway() }
+
 // Runtime is the kubelet's containerd (for `appliance image` and tests).
 func (k *Kubelet) Runtime() *containerd.Runtime { return k.rt }
 
