@@ -19,6 +19,7 @@ import (
 	"github.com/appliance/appliance/appliance/apiserver"
 	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/appliance/store"
+	"github.com/appliance/appliance/dns"
 	"github.com/appliance/appliance/runtime/kubelet"
 )
 
@@ -41,6 +42,7 @@ type Appliance struct {
 	mu     sync.Mutex
 	sim    *simulate.Simulator
 	agent  *kubelet.Kubelet
+	dns    *dns.Server
 	// The controller manager and the scheduler stop before the API server,
 	// so that they hand their Leases back (and log no errors) while it still
 	// serves. closing (under mu) keeps parts from starting once Close waits.
@@ -242,6 +244,12 @@ func (a *Appliance) Close() {
 			agent.Close()
 		}
 		a.mu.Lock()
+		resolver := a.dns
+		a.mu.Unlock()
+		if resolver != nil {
+			resolver.Close()
+		}
+		a.mu.Lock()
 		a.closing = true
 		a.mu.Unlock()
 		a.stopParts()
@@ -325,6 +333,11 @@ func (a *Appliance) startAgent(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	if !cfg.DisableClusterDNS {
+		if err := a.startNodeDNS(ctx, client, k.Gateway()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

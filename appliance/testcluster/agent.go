@@ -53,6 +53,7 @@ func WithAgent(t testing.TB, netnsPath string) func(*appliance.Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	resolv := LoopbackResolvConf(t, dir)
 	return func(c *appliance.Config) {
 		c.DisableAgent = false
 		c.AgentNetNS = netnsPath
@@ -68,7 +69,22 @@ func WithAgent(t testing.TB, netnsPath string) func(*appliance.Config) {
 		// For the same reason image garbage collection is off: at 85 % used
 		// it would remove the test image before a test's pod starts.
 		c.ImageGCHighThreshold, c.ImageGCLowThreshold = 100, 99
+		// The cluster DNS must not forward the tests' queries off the machine.
+		c.ResolvConf = resolv
 	}
+}
+
+// LoopbackResolvConf writes dir/resolv.conf naming one upstream server on
+// 127.0.0.1 port 1, where nothing listens: the cluster DNS answers cluster
+// names and fails every other one at once, so no test query leaves the host.
+// (--resolv-conf; a test that wants forwarding writes its own.)
+func LoopbackResolvConf(t testing.TB, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(p, []byte("nameserver [127.0.0.1]:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // StartWithAgent runs an in-process appliance with its kubelet in a fresh

@@ -258,6 +258,9 @@ type ProcessConfig struct {
 	// Agent runs the kubelet too (root, containerd); without it the child is
 	// started with --disable-agent.
 	Agent bool
+	// ResolvConf is the agent's --resolv-conf (LoopbackResolvConf: the
+	// cluster DNS forwards nothing off the machine).
+	ResolvConf string
 	// Args are extra command-line arguments after the ones above.
 	Args []string
 	// Env is extra environment (KEY=value); APPLIANCE_* variables of the test's
@@ -276,6 +279,7 @@ func NewProcessConfig(t testing.TB) ProcessConfig {
 		HTTPSPort:       ports[0],
 		EtcdClientPort:  ports[1],
 		EtcdPeerPort:    ports[2],
+		ResolvConf:      LoopbackResolvConf(t, dir),
 	}
 }
 
@@ -297,6 +301,9 @@ func (pc ProcessConfig) ServerArgs() []string {
 		// come after, so a test can still set its own.
 		args = append(args, "--eviction-hard", "nodefs.available<1%",
 			"--image-gc-high-threshold", "100", "--image-gc-low-threshold", "99")
+		if pc.ResolvConf != "" {
+			args = append(args, "--resolv-conf", pc.ResolvConf)
+		}
 	}
 	return append(args, pc.Args...)
 }

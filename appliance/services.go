@@ -1,0 +1,61 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/appliance/appliance/appliance/controllers/clusterdns"
+	"github.com/appliance/appliance/dns"
+)
+
+// startNodeDNS runs this node's cluster DNS resolver with the node's identity,
+// listening on the pod network's gateway (port 53, UDP and TCP) in the node's
+// network namespace; the kube-dns Service's EndpointSlice (package clusterdns)
+// points there, so the pods' nameserver 10.43.0.10 reaches it through the
+// service rules. It returns once the resolver answers cluster names.
+func (a *Appliance) startNodeDNS(ctx context.Context, client *rest.Config, gateway net.IP) error {
+	cs, err := kubernetes.NewForConfig(client)
+	if err != nil {
+		return err
+	}
+	gw, ok := netip.AddrFromSlice(gateway.To4())
+	if !ok {
+		return fmt.Errorf("cluster DNS: no IPv4 gateway on the pod network (%v)", gateway)
+	}
+	srv, err := dns.Start(ctx, dns.Config{
+		Client:       cs,
+		Log:          a.log,
+		Listen:       []string{netip.AddrPortFrom(gw, clusterdns.Port).String()},
+		NetNS:        a.cfg.AgentNetNS,
+		Domain:       a.cfg.ClusterDomain,
+		ReverseCIDRs: []netip.Prefix{a.cfg.ServiceCIDR, a.cfg.ClusterCIDR},
+		NSAddress:    a.cfg.ClusterDNS,
+		ResolvConf:   a.cfg.ResolvConf,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster DNS (--disable-cluster-dns turns it off): %w", err)
+	}
+	a.mu.Lock()
+	a.dns = srv
+	a.mu.Unlock()
+	select {
+	case <-srv.Ready():
+	case err := <-srv.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	go func() {
+		select {
+		case err := <-srv.Err():
+			a.errc <- err
+		case <-ctx.Done():
+		}
+	}()
+	return nil
+}
