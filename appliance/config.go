@@ -400,7 +400,7 @@ func (c *Config) nodeIP() net.IP {
 var ControllerNames = []string{
 	"namespace", "garbage-collector", "serviceaccount", "node-ipam", "node-lifecycle",
 	"replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob",
-	"endpointslice", "endpoints", "cluster-dns",
+	"endpointslice", "endpoints", "cluster-dns", "service-lb",
 }
 
 // ControllerEnabled reports whether the loop called name runs.

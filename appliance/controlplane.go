@@ -25,6 +25,7 @@ import (
 	"github.com/appliance/appliance/appliance/controllers/nodelifecycle"
 	"github.com/appliance/appliance/appliance/controllers/replicaset"
 	"github.com/appliance/appliance/appliance/controllers/serviceaccount"
+	"github.com/appliance/appliance/appliance/controllers/servicelb"
 	"github.com/appliance/appliance/appliance/controllers/statefulset"
 	"github.com/appliance/appliance/appliance/scheduler"
 	"github.com/appliance/appliance/appliance/simulate"
@@ -137,6 +138,10 @@ func (a *Appliance) runControllers(ctx context.Context, cfg *rest.Config, client
 		{"endpoints", func(log *slog.Logger) (func(context.Context), error) {
 			c := endpoints.New(client, factory, log)
 			return func(ctx context.Context) { c.Run(ctx, workers) }, nil
+		}},
+		{"service-lb", func(log *slog.Logger) (func(context.Context), error) {
+			c := servicelb.New(client, factory, log)
+			return c.Run, nil
 		}},
 		{"cluster-dns", func(log *slog.Logger) (func(context.Context), error) {
 			c, err := clusterdns.New(client, factory, clusterdns.Config{ServiceIP: a.cfg.ClusterDNS}, log)
