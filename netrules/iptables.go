@@ -1,0 +1,191 @@
+package netrules
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+
+	"github.com/appliance/appliance/runtime/network"
+)
+
+// jump is a rule in a built-in chain that sends packets to one of ours,
+// with kube-proxy's comments. They are ensured one by one (inserted first
+// when missing) because a restore with --noflush cannot make a rule in a
+// chain it does not own appear exactly once.
+type jump struct {
+	table, from, to string
+	args            []string
+}
+
+func (j jump) rule() []string {
+	return append(slices.Clone(j.args), "-j", j.to)
+}
+
+var jumps = []jump{
+	{"filter", "INPUT", chainNodePorts, []string{"-m", "comment", "--comment", "kubernetes health check service ports"}},
+	{"filter", "INPUT", chainExternalServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals"}},
+	{"filter", "FORWARD", chainForward, []string{"-m", "comment", "--comment", "kubernetes forwarding rules"}},
+	{"filter", "FORWARD", chainServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals"}},
+	{"filter", "FORWARD", chainExternalServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals"}},
+	{"filter", "OUTPUT", chainServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals"}},
+	{"nat", "OUTPUT", chainServices, []string{"-m", "comment", "--comment", "kubernetes service portals"}},
+	{"nat", "PREROUTING", chainServices, []string{"-m", "comment", "--comment", "kubernetes service portals"}},
+	{"nat", "POSTROUTING", chainPostrouting, []string{"-m", "comment", "--comment", "kubernetes postrouting rules"}},
+}
+
+// fixedChains are our chains that always exist, per table.
+var fixedChains = map[string][]string{
+	"filter": {chainServices, chainExternalServices, chainForward, chainNodePorts},
+	"nat":    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq},
+}
+
+// ensureJumps inserts the missing jumps from the built-in chains, first in
+// their chain. It runs inside the target namespace, after a restore
+// created our chains (a jump to a missing chain is refused).
+func ensureJumps() error {
+	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
+	if err != nil {
+		return fmt.Errorf("find iptables: %w", err)
+	}
+	for _, j := range jumps {
+		ok, err := ipt.Exists(j.table, j.from, j.rule()...)
+		if err != nil {
+			return fmt.Errorf("check %s %s jump to %s: %w", j.table, j.from, j.to, err)
+		}
+		if ok {
+			continue
+		}
+		if err := ipt.Insert(j.table, j.from, 1, j.rule()...); err != nil {
+			return fmt.Errorf("insert %s %s jump to %s: %w", j.table, j.from, j.to, err)
+		}
+	}
+	return nil
+}
+
+// restoreError is a failed iptables-restore, with what it printed.
+type restoreError struct {
+	err    error
+	stderr string
+}
+
+func (e *restoreError) Error() string {
+	return fmt.Sprintf("iptables-restore: %v: %s", e.err, strings.TrimSpace(e.stderr))
+}
+
+func (e *restoreError) Unwrap() error { return e.err }
+
+// restore runs `iptables-restore --noflush --wait` with input on stdin: one
+// transaction, all or nothing. Runs inside the target namespace.
+func restore(cmd string, input []byte) error {
+	c := exec.Command(cmd, "--noflush", "--wait")
+	c.Stdin = bytes.NewReader(input)
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Run(); err != nil {
+		return &restoreError{err: err, stderr: stderr.String()}
+	}
+	return nil
+}
+
+// ownChains lists the chains of ours present in table (fixed ones and
+// per-service ones), from iptables-save. Runs inside the target namespace.
+func ownChains(table string) ([]string, error) {
+	out, err := exec.Command("iptables-save", "-t", table).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("iptables-save -t %s: %w: %s", table, err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return nil, fmt.Errorf("iptables-save -t %s: %w", table, err)
+	}
+	var chains []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, ":KUBE-") {
+			continue
+		}
+		name, _, _ := strings.Cut(line[1:], " ")
+		if isPerServiceChain(name) || slices.Contains(fixedChains[table], name) {
+			chains = append(chains, name)
+		}
+	}
+	return chains, sc.Err()
+}
+
+// Cleanup removes every jump and chain this package makes in the network
+// namespace at netnsPath ("" = the process's own): for uninstalling, and
+// for tests. What is already gone is fine. Chains of others (including
+// other KUBE- chains) are left alone.
+func Cleanup(netnsPath string) error {
+	return network.InNetNS(netnsPath, func() error {
+		ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
+		if err != nil {
+			return fmt.Errorf("cleanup: find iptables: %w", err)
+		}
+		var errs []error
+		for _, j := range jumps {
+			// A jump can only exist while its target does (and the nft
+			// backend refuses to even check for one to a missing chain).
+			ok, err := ipt.ChainExists(j.table, j.to)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cleanup: %s %s: %w", j.table, j.to, err))
+				continue
+			}
+			if !ok {
+				continue
+			}
+			// Delete every copy, should someone have added one twice.
+			for {
+				ok, err := ipt.Exists(j.table, j.from, j.rule()...)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("cleanup: check %s %s jump to %s: %w", j.table, j.from, j.to, err))
+					break
+				}
+				if !ok {
+					break
+				}
+				if err := ipt.Delete(j.table, j.from, j.rule()...); err != nil {
+					errs = append(errs, fmt.Errorf("cleanup: delete %s %s jump to %s: %w", j.table, j.from, j.to, err))
+					break
+				}
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		// Then all our chains, in one transaction per table: declared
+		// (flushed) first, so jumps between them are gone when they are
+		// deleted.
+		for _, table := range []string{"filter", "nat"} {
+			chains, err := ownChains(table)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cleanup: %w", err))
+				continue
+			}
+			if len(chains) == 0 {
+				continue
+			}
+			var b strings.Builder
+			b.WriteString("*" + table + "\n")
+			for _, c := range chains {
+				b.WriteString(":" + c + " - [0:0]\n")
+			}
+			for _, c := range chains {
+				b.WriteString("-X " + c + "\n")
+			}
+			b.WriteString("COMMIT\n")
+			if err := restore("iptables-restore", []byte(b.String())); err != nil {
+				errs = append(errs, fmt.Errorf("cleanup: %w", err))
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
