@@ -20,6 +20,7 @@ import (
 	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/appliance/store"
 	"github.com/appliance/appliance/dns"
+	"github.com/appliance/appliance/netrules"
 	"github.com/appliance/appliance/runtime/kubelet"
 )
 
@@ -43,6 +44,7 @@ type Appliance struct {
 	sim    *simulate.Simulator
 	agent  *kubelet.Kubelet
 	dns    *dns.Server
+	proxy  *netrules.Proxier
 	// The controller manager and the scheduler stop before the API server,
 	// so that they hand their Leases back (and log no errors) while it still
 	// serves. closing (under mu) keeps parts from starting once Close waits.
@@ -250,6 +252,12 @@ func (a *Appliance) Close() {
 			resolver.Close()
 		}
 		a.mu.Lock()
+		proxy := a.proxy
+		a.mu.Unlock()
+		if proxy != nil {
+			proxy.Close() // the rules stay, as kube-proxy leaves them
+		}
+		a.mu.Lock()
 		a.closing = true
 		a.mu.Unlock()
 		a.stopParts()
@@ -333,6 +341,11 @@ func (a *Appliance) startAgent(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	if !cfg.DisableKubeProxy {
+		if err := a.startNodeProxy(ctx, client, ip, k.Gateway()); err != nil {
+			return err
+		}
+	}
 	if !cfg.DisableClusterDNS {
 		if err := a.startNodeDNS(ctx, client, k.Gateway()); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/appliance/appliance/appliance/controllers/clusterdns"
 	"github.com/appliance/appliance/dns"
+	"github.com/appliance/appliance/netrules"
 )
 
 // startNodeDNS runs this node's cluster DNS resolver with the node's identity,
@@ -57,5 +58,45 @@ func (a *Appliance) startNodeDNS(ctx context.Context, client *rest.Config, gatew
 		case <-ctx.Done():
 		}
 	}()
+	return nil
+}
+
+// startNodeProxy programs this node's service rules (netrules: kube-proxy's
+// iptables mode) in the node's network namespace, with the node's identity.
+// NodePorts answer on the node IP and on the pod network's gateway. It
+// returns once the first rules are written; they stay when the appliance
+// stops, so services keep working across a restart.
+func (a *Appliance) startNodeProxy(ctx context.Context, client *rest.Config, nodeIP, gateway net.IP) error {
+	cs, err := kubernetes.NewForConfig(client)
+	if err != nil {
+		return err
+	}
+	var ips []netip.Addr
+	for _, ip := range []net.IP{nodeIP, gateway} {
+		if addr, ok := netip.AddrFromSlice(ip.To4()); ok && !addr.IsLoopback() {
+			ips = append(ips, addr)
+		}
+	}
+	p, err := netrules.Start(ctx, netrules.Config{
+		Client:      cs,
+		NodeName:    a.cfg.NodeName,
+		NodeIPs:     ips,
+		ClusterCIDR: a.cfg.ClusterCIDR,
+		NetNS:       a.cfg.AgentNetNS,
+		Log:         a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("service rules (--disable-kube-proxy turns them off): %w", err)
+	}
+	a.mu.Lock()
+	a.proxy = p
+	a.mu.Unlock()
+	select {
+	case <-p.Ready():
+	case err := <-p.Err():
+		return fmt.Errorf("service rules: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	return nil
 }

@@ -1,0 +1,249 @@
+package pods
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"os/exec"
+
+	"github.com/appliance/appliance/appliance"
+	"github.com/appliance/appliance/appliance/testcluster"
+)
+
+// upstreamDNS plays the machine's resolver on 127.0.0.1 (UDP), answering
+// outside.example. with a documentation address that nothing dials.
+func upstreamDNS(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		m := new(mdns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; strings.EqualFold(q.Name, "outside.example.") && q.Qtype == mdns.TypeA {
+			m.Answer = append(m.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: q.Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 60}, A: net.ParseIP("192.0.2.10")})
+		} else {
+			m.Rcode = mdns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	path := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("nameserver [127.0.0.1]:%d\n", pc.LocalAddr().(*net.UDPAddr).Port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServicesAndDNS: a Deployment behind a Service is reached from a pod by
+// the Service's name (cluster DNS through the kube-dns Service) and through
+// its ClusterIP, across both replicas; a NodePort answers on the node; names
+// outside the cluster are forwarded to the node's resolver.
+func TestServicesAndDNS(t *testing.T) {
+	resolv := upstreamDNS(t)
+	c, node := testcluster.StartWithAgent(t, func(cfg *appliance.Config) { cfg.ResolvConf = resolv })
+	ctx := context.Background()
+	ns := "default"
+	labels := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(2)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: new(int64),
+					Containers: []corev1.Container{{
+						Name: "httpd", Image: testcluster.BusyboxImage, ImagePullPolicy: corev1.PullNever,
+						Command:        []string{"sh", "-c", httpdScript},
+						Ports:          []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstrName("http")}}, PeriodSeconds: 1},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeNodePort,
+			Selector: labels,
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	headless, err := c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-pods"},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone,
+			Selector:  labels,
+			Ports:     []corev1.ServicePort{{Name: "http", Port: 8080}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := busyboxPod("client", "sleep", "3600")
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, client, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, c, ns, "client", "Running", running)
+
+	// Both replicas ready behind the Service.
+	var podIPs []string
+	pollUntil(t, 120*time.Second, "two ready endpoints for web", func() (bool, error) {
+		list, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
+		if err != nil {
+			return false, nil
+		}
+		podIPs = podIPs[:0]
+		for _, s := range list.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					podIPs = append(podIPs, e.Addresses...)
+				}
+			}
+		}
+		return len(podIPs) == 2, nil
+	})
+
+	inPod := func(args ...string) (string, error) {
+		out, stderr, err := c.TryKubectl(t, nil, append([]string{"exec", "client", "--"}, args...)...)
+		return out + stderr, err
+	}
+
+	t.Run("kube-dns", func(t *testing.T) {
+		dnsSvc, err := c.Client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the cluster DNS service: %v", err)
+		}
+		if dnsSvc.Spec.ClusterIP != c.Config.ClusterDNS.String() {
+			t.Fatalf("kube-dns clusterIP %s, want %s", dnsSvc.Spec.ClusterIP, c.Config.ClusterDNS)
+		}
+	})
+
+	t.Run("name resolves to the ClusterIP", func(t *testing.T) {
+		// The pod's resolv.conf names 10.43.0.10 and the namespace's search
+		// path, so the short name works.
+		var out string
+		pollUntil(t, 30*time.Second, "nslookup web from the pod", func() (bool, error) {
+			out, _ = inPod("nslookup", "web")
+			return strings.Contains(out, svc.Spec.ClusterIP), fmt.Errorf("%s", out)
+		})
+		if !strings.Contains(out, "web.default.svc.cluster.local") {
+			t.Errorf("nslookup web:\n%s\nwant the full name web.default.svc.cluster.local", out)
+		}
+	})
+
+	t.Run("headless name resolves to the pods", func(t *testing.T) {
+		var out string
+		pollUntil(t, 30*time.Second, "nslookup web-pods lists both pod IPs", func() (bool, error) {
+			out, _ = inPod("nslookup", headless.Name+".default.svc.cluster.local")
+			return strings.Contains(out, podIPs[0]) && strings.Contains(out, podIPs[1]), fmt.Errorf("%s", out)
+		})
+	})
+
+	t.Run("by name through the ClusterIP to both replicas", func(t *testing.T) {
+		seen := map[string]bool{}
+		re := regexp.MustCompile(`served-by-web-[a-z0-9-]+`)
+		pollUntil(t, 60*time.Second, "both replicas answer http://web", func() (bool, error) {
+			// busybox-static's wget crashes (SIGSEGV) on Debian 12; nc speaks
+			// the HTTP request instead, resolving the name the same way.
+			out, err := inPod("sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 web 80`)
+			if err != nil {
+				return false, fmt.Errorf("%v: %s (seen %v)", err, out, seen)
+			}
+			if m := re.FindString(out); m != "" {
+				seen[m] = true
+			}
+			return len(seen) == 2, nil
+		})
+	})
+
+	t.Run("a pod reaches itself through its service (hairpin)", func(t *testing.T) {
+		list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil || len(list.Items) == 0 {
+			t.Fatalf("web pods: %v", err)
+		}
+		self := list.Items[0].Name
+		pollUntil(t, 60*time.Second, self+" answers itself through http://web", func() (bool, error) {
+			out, stderr, err := c.TryKubectl(t, nil, "exec", self, "--", "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 web 80`)
+			return err == nil && strings.Contains(out, "served-by-"+self), fmt.Errorf("%v: %s%s", err, out, stderr)
+		})
+	})
+
+	t.Run("NodePort on the node", func(t *testing.T) {
+		port := svc.Spec.Ports[0].NodePort
+		gw := "10.42.0.1"
+		pollUntil(t, 30*time.Second, fmt.Sprintf("node port %d answers on the node", port), func() (bool, error) {
+			out, err := httpGet(node, fmt.Sprintf("http://%s:%d/", gw, port))
+			return err == nil && strings.HasPrefix(out, "served-by-web-"), fmt.Errorf("%v: %s", err, out)
+		})
+	})
+
+	t.Run("names outside the cluster are forwarded", func(t *testing.T) {
+		var out string
+		pollUntil(t, 30*time.Second, "nslookup outside.example from the pod", func() (bool, error) {
+			out, _ = inPod("nslookup", "outside.example")
+			return strings.Contains(out, "192.0.2.10"), fmt.Errorf("%s", out)
+		})
+		if out, err := inPod("nslookup", "missing.example"); err == nil {
+			t.Errorf("nslookup missing.example succeeded:\n%s", out)
+		}
+	})
+
+	t.Run("a service without endpoints refuses at once", func(t *testing.T) {
+		// A real node has a default route, so traffic to a ClusterIP nobody
+		// serves is forwarded and meets the REJECT rule. The test node gets
+		// one over a veth to a namespace of the test's own with no routes.
+		outside, _ := testcluster.NetNS(t)
+		for _, args := range [][]string{
+			{"-n", node, "link", "add", "uplink", "type", "veth", "peer", "name", "downlink", "netns", outside},
+			{"-n", node, "addr", "add", "192.0.2.1/24", "dev", "uplink"},
+			{"-n", node, "link", "set", "uplink", "up"},
+			{"-n", outside, "addr", "add", "192.0.2.254/24", "dev", "downlink"},
+			{"-n", outside, "link", "set", "downlink", "up"},
+			{"-n", node, "route", "add", "default", "via", "192.0.2.254"},
+		} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %v: %v\n%s", args, err, out)
+			}
+		}
+		empty, err := c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "nobody"},
+			Spec: corev1.ServiceSpec{
+				Selector: map[string]string{"app": "nobody"},
+				Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pollUntil(t, 30*time.Second, "connection refused for a service without endpoints", func() (bool, error) {
+			out, err := inPod("sh", "-c", "nc -w 5 "+empty.Spec.ClusterIP+" 80 </dev/null")
+			return err != nil && strings.Contains(out, "refused"), fmt.Errorf("%v: %s", err, out)
+		})
+	})
+}
