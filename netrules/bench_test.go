@@ -21,7 +21,7 @@ import (
 // benchSnapshot is n Services with one port and 2 ready endpoints each,
 // one of them on this node.
 func benchSnapshot(n int) Snapshot {
-	s := Snapshot{NodeName: testNode, NodeIPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, ClusterCIDR: netip.MustParsePrefix("10.42.0.0/16")}
+	s := Snapshot{NodeName: testNode, NodeIPs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}, ClusterCIDR: netip.MustParsePrefix("10.42.0.0/16")}
 	for i := range n {
 		name := fmt.Sprintf("svc-%04d", i)
 		s.Services = append(s.Services, &corev1.Service{
@@ -61,7 +61,7 @@ func benchNetNS(b *testing.B) string {
 func rawRestore(b *testing.B, nsPath string, input []byte) time.Duration {
 	b.Helper()
 	start := time.Now()
-	if err := network.InNetNS(nsPath, func() error { return restore("iptables-restore", input) }); err != nil {
+	if err := network.InNetNS(nsPath, func() error { return restore(input) }); err != nil {
 		b.Fatal(err)
 	}
 	return time.Since(start)
@@ -84,7 +84,7 @@ func rawRestore(b *testing.B, nsPath string, input []byte) time.Duration {
 func BenchmarkSync(b *testing.B) {
 	const n = 1000
 	nsPath := benchNetNS(b)
-	p := &Proxier{cfg: Config{NetNS: nsPath, restoreCmd: "iptables-restore"}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), logged: map[string]bool{}}
+	p := &Proxier{cfg: Config{NetNS: nsPath}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), logged: map[string]bool{}}
 	snap := benchSnapshot(n)
 	if err := p.apply(Render(snap), true, time.Now()); err != nil {
 		b.Fatal(err)

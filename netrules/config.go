@@ -47,10 +47,6 @@ type Config struct {
 	SyncPeriod time.Duration
 	// Log is the parent logger; the proxy logs with part=netrules.
 	Log *slog.Logger
-
-	// restoreCmd is the iptables-restore to run (tests make it fail);
-	// "" is iptables-restore.
-	restoreCmd string
 }
 
 func (c *Config) applyDefaults() {
@@ -62,9 +58,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SyncPeriod == 0 {
 		c.SyncPeriod = DefaultSyncPeriod
-	}
-	if c.restoreCmd == "" {
-		c.restoreCmd = "iptables-restore"
 	}
 }
 

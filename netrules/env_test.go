@@ -33,7 +33,7 @@ import (
 // touches the host's network; 10.42/10.43 and the documentation ranges
 // exist only inside them):
 //
-//	outside (192.0.2.2) --veth-- node: vo 192.0.2.1 (default route via outside), br0 10.42.0.1/24
+//	outside (198.51.100.2) --veth-- node: vo 198.51.100.1 (default route via outside), br0 10.42.0.1/24
 //	                                      |-- pod a 10.42.0.2
 //	                                      |-- pod b 10.42.0.3
 //	                                      `-- pod c 10.42.0.4
@@ -41,8 +41,8 @@ import (
 // Every pod answers on TCP 8080 and UDP 5353 with "<name> <client address>".
 const (
 	testNode  = "node-a"
-	nodeIP    = "192.0.2.1"
-	outsideIP = "192.0.2.2"
+	nodeIP    = "198.51.100.1"
+	outsideIP = "198.51.100.2"
 	podPort   = 8080
 	podUDP    = 5353
 	// lbNet is routed from outside to the node, for external and

@@ -1,7 +1,5 @@
 package netrules
 
-import "strings"
-
 // For the integration tests, in package netrules_test so they can start a
 // real API server (testcluster imports the daemon, which imports us).
 var (
@@ -14,14 +12,7 @@ var (
 func JumpRules() []string {
 	var out []string
 	for _, j := range jumps {
-		args := make([]string, len(j.args))
-		for i, a := range j.args {
-			if strings.Contains(a, " ") {
-				a = `"` + a + `"`
-			}
-			args[i] = a
-		}
-		out = append(out, "-A "+j.from+" "+strings.Join(args, " ")+" -j "+j.to)
+		out = append(out, j.line())
 	}
 	return out
 }

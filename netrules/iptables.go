@@ -27,13 +27,30 @@ func (j jump) rule() []string {
 	return append(slices.Clone(j.args), "-j", j.to)
 }
 
+// line is the jump as iptables-save prints it.
+func (j jump) line() string {
+	var b strings.Builder
+	b.WriteString("-A " + j.from)
+	for _, a := range j.rule() {
+		if strings.Contains(a, " ") {
+			a = `"` + a + `"`
+		}
+		b.WriteString(" " + a)
+	}
+	return b.String()
+}
+
+// In kube-proxy's order: each is inserted first when missing, so in
+// FORWARD the accept of KUBE-FORWARD ends up first, then KUBE-SERVICES,
+// then KUBE-EXTERNAL-SERVICES, ahead of rules added before the proxy
+// started (the pod network's accept rules among them).
 var jumps = []jump{
-	{"filter", "INPUT", chainNodePorts, []string{"-m", "comment", "--comment", "kubernetes health check service ports"}},
 	{"filter", "INPUT", chainExternalServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals"}},
-	{"filter", "FORWARD", chainForward, []string{"-m", "comment", "--comment", "kubernetes forwarding rules"}},
-	{"filter", "FORWARD", chainServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals"}},
 	{"filter", "FORWARD", chainExternalServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals"}},
+	{"filter", "INPUT", chainNodePorts, []string{"-m", "comment", "--comment", "kubernetes health check service ports"}},
+	{"filter", "FORWARD", chainServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals"}},
 	{"filter", "OUTPUT", chainServices, []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals"}},
+	{"filter", "FORWARD", chainForward, []string{"-m", "comment", "--comment", "kubernetes forwarding rules"}},
 	{"nat", "OUTPUT", chainServices, []string{"-m", "comment", "--comment", "kubernetes service portals"}},
 	{"nat", "PREROUTING", chainServices, []string{"-m", "comment", "--comment", "kubernetes service portals"}},
 	{"nat", "POSTROUTING", chainPostrouting, []string{"-m", "comment", "--comment", "kubernetes postrouting rules"}},
@@ -47,13 +64,23 @@ var fixedChains = map[string][]string{
 
 // ensureJumps inserts the missing jumps from the built-in chains, first in
 // their chain. It runs inside the target namespace, after a restore
-// created our chains (a jump to a missing chain is refused).
-func ensureJumps() error {
-	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
-	if err != nil {
-		return fmt.Errorf("find iptables: %w", err)
-	}
+// created our chains (a jump to a missing chain is refused). seen holds
+// the lines of iptables-save read before: a jump found there needs no
+// check of its own (one `iptables -C` costs 2-5 ms on a large table).
+func ensureJumps(seen map[string]bool) error {
+	var ipt *iptables.IPTables
 	for _, j := range jumps {
+		if seen[j.line()] {
+			continue
+		}
+		if ipt == nil {
+			var err error
+			if ipt, err = iptables.NewWithProtocol(iptables.ProtocolIPv4); err != nil {
+				return fmt.Errorf("find iptables: %w", err)
+			}
+		}
+		// Checked again with iptables itself: a line printed differently
+		// must not make a second copy.
 		ok, err := ipt.Exists(j.table, j.from, j.rule()...)
 		if err != nil {
 			return fmt.Errorf("check %s %s jump to %s: %w", j.table, j.from, j.to, err)
@@ -82,8 +109,8 @@ func (e *restoreError) Unwrap() error { return e.err }
 
 // restore runs `iptables-restore --noflush --wait` with input on stdin: one
 // transaction, all or nothing. Runs inside the target namespace.
-func restore(cmd string, input []byte) error {
-	c := exec.Command(cmd, "--noflush", "--wait")
+func restore(input []byte) error {
+	c := exec.Command("iptables-restore", "--noflush", "--wait")
 	c.Stdin = bytes.NewReader(input)
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
@@ -93,31 +120,46 @@ func restore(cmd string, input []byte) error {
 	return nil
 }
 
-// ownChains lists the chains of ours present in table (fixed ones and
-// per-service ones), from iptables-save. Runs inside the target namespace.
-func ownChains(table string) ([]string, error) {
-	out, err := exec.Command("iptables-save", "-t", table).Output()
+// tablesState is what iptables-save shows of ours: our chains per table
+// (fixed and per-service ones) and the lines of built-in chains that jump
+// to a KUBE- chain.
+type tablesState struct {
+	chains    map[string][]string // table -> our chains
+	jumpLines map[string]bool
+}
+
+// saveState reads the filter and nat tables with one iptables-save (one
+// run costs about what one table does). Runs inside the target namespace.
+func saveState() (tablesState, error) {
+	st := tablesState{chains: map[string][]string{}, jumpLines: map[string]bool{}}
+	out, err := exec.Command("iptables-save").Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("iptables-save -t %s: %w: %s", table, err, strings.TrimSpace(string(ee.Stderr)))
+			return st, fmt.Errorf("iptables-save: %w: %s", err, strings.TrimSpace(string(ee.Stderr)))
 		}
-		return nil, fmt.Errorf("iptables-save -t %s: %w", table, err)
+		return st, fmt.Errorf("iptables-save: %w", err)
 	}
-	var chains []string
+	table := ""
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, ":KUBE-") {
-			continue
-		}
-		name, _, _ := strings.Cut(line[1:], " ")
-		if isPerServiceChain(name) || slices.Contains(fixedChains[table], name) {
-			chains = append(chains, name)
+		switch {
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+		case fixedChains[table] == nil:
+			// not a table of ours
+		case strings.HasPrefix(line, ":KUBE-"):
+			name, _, _ := strings.Cut(line[1:], " ")
+			if isPerServiceChain(name) || slices.Contains(fixedChains[table], name) {
+				st.chains[table] = append(st.chains[table], name)
+			}
+		case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A KUBE-") && strings.Contains(line, " -j KUBE-"):
+			st.jumpLines[line] = true
 		}
 	}
-	return chains, sc.Err()
+	return st, sc.Err()
 }
 
 // Cleanup removes every jump and chain this package makes in the network
@@ -164,12 +206,12 @@ func Cleanup(netnsPath string) error {
 		// Then all our chains, in one transaction per table: declared
 		// (flushed) first, so jumps between them are gone when they are
 		// deleted.
+		st, err := saveState()
+		if err != nil {
+			return fmt.Errorf("cleanup: %w", err)
+		}
 		for _, table := range []string{"filter", "nat"} {
-			chains, err := ownChains(table)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cleanup: %w", err))
-				continue
-			}
+			chains := st.chains[table]
 			if len(chains) == 0 {
 				continue
 			}
@@ -182,7 +224,7 @@ func Cleanup(netnsPath string) error {
 				b.WriteString("-X " + c + "\n")
 			}
 			b.WriteString("COMMIT\n")
-			if err := restore("iptables-restore", []byte(b.String())); err != nil {
+			if err := restore([]byte(b.String())); err != nil {
 				errs = append(errs, fmt.Errorf("cleanup: %w", err))
 			}
 		}

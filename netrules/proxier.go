@@ -51,8 +51,9 @@ type Proxier struct {
 }
 
 // Start validates cfg, starts the informers and the sync loop, and returns
-// at once. Ready closes after the first successful write once both
-// informers synced. The rules stay when the Proxier is closed.
+// at once (ctx only bounds the start: Close stops the Proxier). Ready
+// closes after the first successful write once both informers synced. The
+// rules stay when the Proxier is closed.
 func Start(ctx context.Context, cfg Config) (*Proxier, error) {
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -239,24 +240,25 @@ func (p *Proxier) apply(rules *Rules, full bool, start time.Time) error {
 		for n := range p.writtenChains {
 			known[n] = true
 		}
+		var st tablesState
 		if full {
 			// After a restart, or someone else's changes: what is there
-			// decides what is stale.
-			existing, err := ownChains("nat")
-			if err != nil {
+			// decides what is stale, and which jumps are missing.
+			var err error
+			if st, err = saveState(); err != nil {
 				return err
 			}
-			for _, n := range existing {
+			for _, n := range st.chains["nat"] {
 				known[n] = true
 			}
 		}
 		input = restoreInput(rules, p.writtenChains, known, full)
-		if err := restore(p.cfg.restoreCmd, input); err != nil {
+		if err := restore(input); err != nil {
 			return err
 		}
 		restored = true
 		if full {
-			return ensureJumps()
+			return ensureJumps(st.jumpLines)
 		}
 		return nil
 	})

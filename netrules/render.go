@@ -90,15 +90,6 @@ type dst struct {
 // filled. Chains of others are not named, so they stay as they are.
 func (r *Rules) Text() []byte { return r.text }
 
-// NATChains are the names of our chains in the nat table.
-func (r *Rules) NATChains() []string {
-	out := make([]string, len(r.nat))
-	for i, c := range r.nat {
-		out[i] = c.name
-	}
-	return out
-}
-
 // endpoint is one address:port of a service port, with its conditions.
 type endpoint struct {
 	ip          netip.Addr
@@ -224,8 +215,13 @@ func assemble(filter, nat []*chain, staleNAT []string) []byte {
 		}
 		b.WriteString("COMMIT\n")
 	}
-	table("filter", filter, nil)
+	// nat first: iptables-restore stops at the first table that fails, and
+	// with the legacy backend each COMMIT is a transaction of its own, so
+	// a refused nat table (where stale chains are deleted: the likely
+	// failure) leaves the filter table unchanged too. With the nf_tables
+	// backend the whole input is one transaction.
 	table("nat", nat, staleNAT)
+	table("filter", filter, nil)
 	return b.Bytes()
 }
 
@@ -375,12 +371,23 @@ func (r *renderer) service(svc *corev1.Service, sl []*sliceData) {
 	if _, ok := svc.Labels[LabelServiceProxyName]; ok {
 		return
 	}
+	// Names go into comments and chain-name hashes. The API server only
+	// admits DNS names, but the restore input must never carry anything
+	// else (a newline would be a rule of its own).
+	if !safeName(svc.Namespace) || !safeName(svc.Name) {
+		r.skip("Service", svc.Namespace, svc.Name, "namespace or name is not a DNS name")
+		return
+	}
 	ips, ok := r.parseServiceIPs(svc)
 	if !ok {
 		return
 	}
 	for i := range svc.Spec.Ports {
 		p := &svc.Spec.Ports[i]
+		if !safeName(p.Name) || p.Port < 1 || p.Port > 65535 || p.NodePort < 0 || p.NodePort > 65535 {
+			r.skip("Service", svc.Namespace, svc.Name, fmt.Sprintf("port %q (%d, node port %d) is not valid", p.Name, p.Port, p.NodePort))
+			continue
+		}
 		proto := p.Protocol
 		if proto == "" {
 			proto = corev1.ProtocolTCP
@@ -398,6 +405,21 @@ func (r *renderer) service(svc *corev1.Service, sl []*sliceData) {
 		}
 		r.servicePort(svc, ips, p, strings.ToLower(string(proto)), endpointsFor(sl, p.Name, proto))
 	}
+}
+
+// safeName: lower-case letters, digits, '-' and '.', as DNS names and port
+// names are; at most 253 characters.
+func safeName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func portLabel(p *corev1.ServicePort) string {

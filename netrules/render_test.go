@@ -98,15 +98,7 @@ func sepChain(svc, addr string) string {
 func TestRenderClusterIP(t *testing.T) {
 	got := string(Render(snapshot(testService("web"), testSlice("web", "web-1", 8080, ep{ip: "10.42.0.3"}, ep{ip: "10.42.0.2"}))).Text())
 	svc, a, b := svcChain("web"), sepChain("web", "10.42.0.2:8080"), sepChain("web", "10.42.0.3:8080")
-	want := `*filter
-:KUBE-SERVICES - [0:0]
-:KUBE-EXTERNAL-SERVICES - [0:0]
-:KUBE-FORWARD - [0:0]
-:KUBE-NODEPORTS - [0:0]
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-COMMIT
-*nat
+	want := `*nat
 :KUBE-SERVICES - [0:0]
 :KUBE-NODEPORTS - [0:0]
 :KUBE-POSTROUTING - [0:0]
@@ -127,6 +119,14 @@ COMMIT
 -A ` + a + ` -m comment --comment ns/web:http -m tcp -p tcp -j DNAT --to-destination 10.42.0.2:8080
 -A ` + b + ` -m comment --comment ns/web:http -s 10.42.0.3 -j KUBE-MARK-MASQ
 -A ` + b + ` -m comment --comment ns/web:http -m tcp -p tcp -j DNAT --to-destination 10.42.0.3:8080
+COMMIT
+*filter
+:KUBE-SERVICES - [0:0]
+:KUBE-EXTERNAL-SERVICES - [0:0]
+:KUBE-FORWARD - [0:0]
+:KUBE-NODEPORTS - [0:0]
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 COMMIT
 `
 	if got != want {
@@ -359,6 +359,23 @@ func TestRender(t *testing.T) {
 			skipped: []string{"Service ns/mixed: port sig: SCTP is not supported by this kernel"},
 		},
 		{
+			name: "names that would break the restore input are skipped",
+			snap: snapshot(
+				testService("web", func(s *corev1.Service) {
+					s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "x\n-A INPUT -j ACCEPT", Port: 81, Protocol: corev1.ProtocolTCP},
+						corev1.ServicePort{Name: "zero", Port: 0, Protocol: corev1.ProtocolTCP})
+				}),
+				testService(`bad"name`, func(s *corev1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "10.43.0.11", []string{"10.43.0.11"} }),
+				testSlice("web", "web-1", 80, ep{ip: "10.42.0.2"})),
+			want:    []string{"--to-destination 10.42.0.2:80"},
+			notWant: []string{"INPUT", "ACCEPT -", "10.43.0.11", "zero"},
+			skipped: []string{
+				`Service ns/bad"name: namespace or name is not a DNS name`,
+				`Service ns/web: port "x\n-A INPUT -j ACCEPT" (81, node port 0) is not valid`,
+				`Service ns/web: port "zero" (0, node port 0) is not valid`,
+			},
+		},
+		{
 			name:    "an unknown protocol is skipped",
 			snap:    snapshot(testService("icmp", func(s *corev1.Service) { s.Spec.Ports[0].Protocol = "ICMP" })),
 			notWant: []string{"ns/icmp"},
@@ -528,7 +545,7 @@ func checkWellFormed(t *testing.T, text string) {
 			}
 		}
 	}
-	nat := text[strings.Index(text, "*nat"):]
+	nat := natTable(text)
 	var svcRules []string
 	for _, line := range strings.Split(nat, "\n") {
 		if strings.HasPrefix(line, "-A KUBE-SERVICES ") {
@@ -543,6 +560,12 @@ func checkWellFormed(t *testing.T, text string) {
 			t.Errorf("a service rule after the nodeports rule: %s", l)
 		}
 	}
+}
+
+// natTable is the nat table's part of restore input.
+func natTable(text string) string {
+	nat := text[strings.Index(text, "*nat"):]
+	return nat[:strings.Index(nat, "COMMIT")]
 }
 
 // TestRenderDeterministic: the order of the informers' lists does not
@@ -617,7 +640,7 @@ func TestRestoreInput(t *testing.T) {
 		}
 	}
 	// The stale deletions come after the rules, before COMMIT.
-	nat := partial[strings.Index(partial, "*nat"):]
+	nat := natTable(partial)
 	if i, j := strings.Index(nat, "-X "), strings.LastIndex(nat, "-A "); i < j {
 		t.Errorf("a chain is deleted before the rules are written:\n%s", nat)
 	}
