@@ -173,8 +173,9 @@ func Render(s Snapshot) *Rules {
 	for _, svc := range services {
 		r.service(svc, bySvc[svc.Namespace+"/"+svc.Name])
 	}
-	// NodePorts last: a ClusterIP or external IP rule must win over a
-	// NodePort that happens to have the same number.
+	// NodePorts last: the jump takes everything sent to a node IP, and a
+	// load-balancer or external IP rule for the same address (ServiceLB
+	// hands out node IPs) must be looked at first.
 	for _, ip := range r.nodeIPs {
 		svcs.rule("-m", "comment", "--comment", `"kubernetes service nodeports; NOTE: this must be the last rule in this chain"`,
 			"-d", ip, "-j", chainNodePorts)
