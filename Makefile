@@ -31,6 +31,7 @@ bench-smoke:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./appliance/e2e/bench/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./tui/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./dns/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./netrules/
 
 bench:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 5s -timeout 20m ./appliance/e2e/bench/

@@ -11,8 +11,9 @@ fi
 need=()
 # containerd and runc run pods; iptables and iproute2 build the pod network;
 # busybox-static is what the tests build their container image from; tmux runs
-# the console in its end-to-end test.
-for pkg in git make ca-certificates openssl containerd runc iptables iproute2 busybox-static tmux; do
+# the console in its end-to-end test; kmod's modprobe loads br_netfilter for the
+# service rules where the kernel has it as a module.
+for pkg in git make ca-certificates openssl containerd runc iptables iproute2 kmod busybox-static tmux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

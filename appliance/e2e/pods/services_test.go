@@ -221,11 +221,11 @@ func TestServicesAndDNS(t *testing.T) {
 		outside, _ := testcluster.NetNS(t)
 		for _, args := range [][]string{
 			{"-n", node, "link", "add", "uplink", "type", "veth", "peer", "name", "downlink", "netns", outside},
-			{"-n", node, "addr", "add", "192.0.2.1/24", "dev", "uplink"},
+			{"-n", node, "addr", "add", "198.51.100.1/24", "dev", "uplink"},
 			{"-n", node, "link", "set", "uplink", "up"},
-			{"-n", outside, "addr", "add", "192.0.2.254/24", "dev", "downlink"},
+			{"-n", outside, "addr", "add", "198.51.100.254/24", "dev", "downlink"},
 			{"-n", outside, "link", "set", "downlink", "up"},
-			{"-n", node, "route", "add", "default", "via", "192.0.2.254"},
+			{"-n", node, "route", "add", "default", "via", "198.51.100.254"},
 		} {
 			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 				t.Fatalf("ip %v: %v\n%s", args, err, out)
