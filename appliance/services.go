@@ -15,7 +15,7 @@ import (
 )
 
 // startNodeDNS runs this node's cluster DNS resolver with the node's identity,
-// listening on the pod network's gateway (port 53, UDP and TCP) in the node's
+// listening on the pod network's gateway (port 10053, UDP and TCP) in the node's
 // network namespace; the kube-dns Service's EndpointSlice (package clusterdns)
 // points there, so the pods' nameserver 10.43.0.10 reaches it through the
 // service rules. It returns once the resolver answers cluster names.
@@ -31,7 +31,7 @@ func (a *Appliance) startNodeDNS(ctx context.Context, client *rest.Config, gatew
 	srv, err := dns.Start(ctx, dns.Config{
 		Client:       cs,
 		Log:          a.log,
-		Listen:       []string{netip.AddrPortFrom(gw, clusterdns.Port).String()},
+		Listen:       []string{netip.AddrPortFrom(gw, clusterdns.ListenPort).String()},
 		NetNS:        a.cfg.AgentNetNS,
 		Domain:       a.cfg.ClusterDomain,
 		ReverseCIDRs: []netip.Prefix{a.cfg.ServiceCIDR, a.cfg.ClusterCIDR},

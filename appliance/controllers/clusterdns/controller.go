@@ -2,11 +2,12 @@
 //
 // The resolver itself (package dns) runs beside every node's kubelet and
 // listens on that node's pod-network gateway (the first address of its
-// podCIDR, 10.42.N.1:53). This controller publishes it the Kubernetes way, so
+// podCIDR) at port 10053 (ListenPort), out of the way of a DNS server the
+// host may run on port 53 of every address. This controller publishes it the Kubernetes way, so
 // the node's service rules bring the pods' queries for 10.43.0.10 there:
 //
 //   - the Service kube-system/kube-dns (labels k8s-app=kube-dns, ports dns
-//     53/UDP and dns-tcp 53/TCP, clusterIP the configured DNS address, no
+//     53/UDP and dns-tcp 53/TCP to target port 10053, clusterIP the configured DNS address, no
 //     selector, internalTrafficPolicy Local: each node's pods ask their own
 //     node's resolver). It is created when missing, also after someone
 //     deleted it; an existing one is left as its owner set it.
@@ -55,8 +56,13 @@ const (
 	ManagedBy = "cluster-dns.appliance.dev"
 	// SimulatedLabel marks simulated nodes (package simulate): no resolver there.
 	SimulatedLabel = "appliance.dev/simulated"
-	// Port is where every node's resolver listens, UDP and TCP.
+	// Port is the kube-dns Service's port, UDP and TCP.
 	Port = 53
+	// ListenPort is where every node's resolver listens on its gateway, UDP
+	// and TCP: not 53, which a DNS server of the host's own (Pi-hole,
+	// dnsmasq, AdGuard Home: common on homelab machines) often holds on every
+	// address. Only the service rules send traffic there.
+	ListenPort = 10053
 
 	key        = Namespace + "/" + Name
 	maxRetries = 15
@@ -176,8 +182,8 @@ func DesiredService(ip netip.Addr) *corev1.Service {
 			ClusterIPs:            []string{ip.String()},
 			InternalTrafficPolicy: &local,
 			Ports: []corev1.ServicePort{
-				{Name: "dns", Protocol: corev1.ProtocolUDP, Port: Port, TargetPort: intstr.FromInt32(Port)},
-				{Name: "dns-tcp", Protocol: corev1.ProtocolTCP, Port: Port, TargetPort: intstr.FromInt32(Port)},
+				{Name: "dns", Protocol: corev1.ProtocolUDP, Port: Port, TargetPort: intstr.FromInt32(ListenPort)},
+				{Name: "dns-tcp", Protocol: corev1.ProtocolTCP, Port: Port, TargetPort: intstr.FromInt32(ListenPort)},
 			},
 		},
 	}
@@ -257,7 +263,7 @@ func desiredSlice(svc *corev1.Service, nodes []*corev1.Node) *discoveryv1.Endpoi
 		if p.Port != Port || (p.Protocol != corev1.ProtocolUDP && p.Protocol != corev1.ProtocolTCP) {
 			continue // a port someone added that no resolver serves
 		}
-		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Protocol: ptr.To(p.Protocol), Port: ptr.To(int32(Port))})
+		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Protocol: ptr.To(p.Protocol), Port: ptr.To(int32(ListenPort))})
 	}
 	nodes = slices.Clone(nodes)
 	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })

@@ -105,7 +105,7 @@ func TestClusterDNSIntegration(t *testing.T) {
 		})
 		return s
 	}
-	ready := fmt.Sprintf("dns-real=%s(true) dns:53/UDP dns-tcp:53/TCP", gw)
+	ready := fmt.Sprintf("dns-real=%s(true) dns:10053/UDP dns-tcp:10053/TCP", gw)
 
 	t.Run("service and slice", func(t *testing.T) {
 		s := wantSlice("kube-dns slice lists the real node's gateway only", ready)
@@ -145,7 +145,7 @@ func TestClusterDNSIntegration(t *testing.T) {
 			}
 		}
 		setReady(corev1.ConditionFalse)
-		wantSlice("a node that is not Ready has a not-ready endpoint", fmt.Sprintf("dns-real=%s(false) dns:53/UDP dns-tcp:53/TCP", gw))
+		wantSlice("a node that is not Ready has a not-ready endpoint", fmt.Sprintf("dns-real=%s(false) dns:10053/UDP dns-tcp:10053/TCP", gw))
 		setReady(corev1.ConditionTrue)
 		wantSlice("Ready again", ready)
 	})

@@ -23,18 +23,15 @@ import (
 
 const httpdScript = `mkdir -p /www; echo served-by-$(hostname) > /www/index.html; exec httpd -f -p 8080 -h /www`
 
-// TestDeploymentPodNetwork: a Deployment of three httpd pods gets three pod IPs
-// that serve from the node and from each other; two containers of one pod share
-// its IP, hostname and localhost.
-func TestDeploymentPodNetwork(t *testing.T) {
-	c, node := testcluster.StartWithAgent(t)
-	ctx := context.Background()
-	ns := "default"
+// httpdDeployment is a Deployment web of busybox httpd pods (label app=web)
+// serving "served-by-<pod name>" on port 8080 (named http), Ready once they
+// serve.
+func httpdDeployment(replicas int32) *appsv1.Deployment {
 	labels := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
+	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(int32(3)),
+			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
@@ -50,7 +47,16 @@ func TestDeploymentPodNetwork(t *testing.T) {
 			},
 		},
 	}
-	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+}
+
+// TestDeploymentPodNetwork: a Deployment of three httpd pods gets three pod IPs
+// that serve from the node and from each other; two containers of one pod share
+// its IP, hostname and localhost.
+func TestDeploymentPodNetwork(t *testing.T) {
+	c, node := testcluster.StartWithAgent(t)
+	ctx := context.Background()
+	ns := "default"
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, httpdDeployment(3), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var pods []corev1.Pod

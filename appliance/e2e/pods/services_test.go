@@ -12,16 +12,15 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"os/exec"
 
 	"github.com/appliance/appliance/appliance"
 	"github.com/appliance/appliance/appliance/testcluster"
+	rtnetwork "github.com/appliance/appliance/runtime/network"
 )
 
 // upstreamDNS plays the machine's resolver on 127.0.0.1 (UDP), answering
@@ -51,36 +50,44 @@ func upstreamDNS(t *testing.T) string {
 	return path
 }
 
+// holdPort53 plays a DNS server of the node's own (Pi-hole, dnsmasq) that
+// holds port 53 of every address, UDP and TCP, in the node's namespace:
+// the cluster DNS must start and answer beside it.
+func holdPort53(t *testing.T, netnsPath string) {
+	t.Helper()
+	err := rtnetwork.InNetNS(netnsPath, func() error {
+		pc, err := net.ListenPacket("udp4", "0.0.0.0:53")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { pc.Close() })
+		ln, err := net.Listen("tcp4", "0.0.0.0:53")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { ln.Close() })
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("hold port 53 in the node namespace: %v", err)
+	}
+}
+
 // TestServicesAndDNS: a Deployment behind a Service is reached from a pod by
 // the Service's name (cluster DNS through the kube-dns Service) and through
 // its ClusterIP, across both replicas; a NodePort answers on the node; names
-// outside the cluster are forwarded to the node's resolver.
+// outside the cluster are forwarded to the node's resolver. A DNS server of
+// the node's own holds port 53 throughout.
 func TestServicesAndDNS(t *testing.T) {
 	resolv := upstreamDNS(t)
-	c, node := testcluster.StartWithAgent(t, func(cfg *appliance.Config) { cfg.ResolvConf = resolv })
+	c, node := testcluster.StartWithAgent(t, func(cfg *appliance.Config) {
+		cfg.ResolvConf = resolv
+		holdPort53(t, cfg.AgentNetNS)
+	})
 	ctx := context.Background()
 	ns := "default"
 	labels := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(int32(2)),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: new(int64),
-					Containers: []corev1.Container{{
-						Name: "httpd", Image: testcluster.BusyboxImage, ImagePullPolicy: corev1.PullNever,
-						Command:        []string{"sh", "-c", httpdScript},
-						Ports:          []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}},
-						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstrName("http")}}, PeriodSeconds: 1},
-					}},
-				},
-			},
-		},
-	}
-	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, httpdDeployment(2), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
