@@ -16,6 +16,9 @@
 //     that runs a kubelet and has a podCIDR, ready while the node is Ready.
 //     Simulated nodes (appliance.dev/simulated=true) run no resolver and are
 //     left out. Edits are put back.
+//   - the Endpoints kube-system/kube-dns, the same addresses in the older
+//     API (`kubectl get endpoints kube-dns -n kube-system`, as Kubernetes'
+//     DNS debugging guide asks), labelled skip-mirror.
 //
 // CoreDNS under k3s is a Deployment behind the same Service; here the resolver
 // is part of the node, so there is no pod to schedule before names resolve.
@@ -77,15 +80,16 @@ type Config struct {
 
 // Controller keeps the kube-dns Service and its EndpointSlice.
 type Controller struct {
-	cfg      Config
-	client   kubernetes.Interface
-	factory  informers.SharedInformerFactory
-	nodes    corelisters.NodeLister
-	services corelisters.ServiceLister
-	slices   discoverylisters.EndpointSliceLister
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
-	log      *slog.Logger
+	cfg       Config
+	client    kubernetes.Interface
+	factory   informers.SharedInformerFactory
+	nodes     corelisters.NodeLister
+	services  corelisters.ServiceLister
+	slices    discoverylisters.EndpointSliceLister
+	endpoints corelisters.EndpointsLister
+	synced    []cache.InformerSynced
+	queue     workqueue.TypedRateLimitingInterface[string]
+	log       *slog.Logger
 }
 
 // New makes the controller on factory's Node, Service and EndpointSlice
@@ -100,14 +104,16 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 	nodes := factory.Core().V1().Nodes()
 	services := factory.Core().V1().Services()
 	slices := factory.Discovery().V1().EndpointSlices()
+	eps := factory.Core().V1().Endpoints()
 	c := &Controller{
-		cfg:      cfg,
-		client:   client,
-		factory:  factory,
-		nodes:    nodes.Lister(),
-		services: services.Lister(),
-		slices:   slices.Lister(),
-		synced:   []cache.InformerSynced{nodes.Informer().HasSynced, services.Informer().HasSynced, slices.Informer().HasSynced},
+		cfg:       cfg,
+		client:    client,
+		factory:   factory,
+		nodes:     nodes.Lister(),
+		services:  services.Lister(),
+		slices:    slices.Lister(),
+		endpoints: eps.Lister(),
+		synced:    []cache.InformerSynced{nodes.Informer().HasSynced, services.Informer().HasSynced, slices.Informer().HasSynced, eps.Informer().HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-dns"}),
 		log: log,
@@ -133,6 +139,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 	})
 	_, _ = services.Informer().AddEventHandler(cache.FilteringResourceEventHandler{FilterFunc: ours, Handler: handler})
 	_, _ = slices.Informer().AddEventHandler(cache.FilteringResourceEventHandler{FilterFunc: ours, Handler: handler})
+	_, _ = eps.Informer().AddEventHandler(cache.FilteringResourceEventHandler{FilterFunc: ours, Handler: handler})
 	return c, nil
 }
 
@@ -141,6 +148,8 @@ func metaOf(obj any) (metav1.Object, error) {
 	case *corev1.Service:
 		return o, nil
 	case *discoveryv1.EndpointSlice:
+		return o, nil
+	case *corev1.Endpoints:
 		return o, nil
 	}
 	return nil, fmt.Errorf("unexpected %T", obj)
@@ -211,6 +220,13 @@ func (c *Controller) sync(ctx context.Context) error {
 		return err
 	}
 	want := desiredSlice(svc, nodes)
+	if err := c.syncSlice(ctx, want); err != nil {
+		return err
+	}
+	return c.syncEndpoints(ctx, desiredEndpoints(svc, want))
+}
+
+func (c *Controller) syncSlice(ctx context.Context, want *discoveryv1.EndpointSlice) error {
 	have, err := c.slices.EndpointSlices(Namespace).Get(Name)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -230,6 +246,57 @@ func (c *Controller) sync(ctx context.Context) error {
 	upd.AddressType, upd.Endpoints, upd.Ports = want.AddressType, want.Endpoints, want.Ports
 	_, err = c.client.DiscoveryV1().EndpointSlices(Namespace).Update(ctx, upd, metav1.UpdateOptions{FieldManager: "cluster-dns"})
 	return err
+}
+
+// syncEndpoints keeps the core/v1 Endpoints that `kubectl get endpoints
+// kube-dns -n kube-system` (Kubernetes' DNS debugging guide) shows.
+func (c *Controller) syncEndpoints(ctx context.Context, want *corev1.Endpoints) error {
+	have, err := c.endpoints.Endpoints(Namespace).Get(Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = c.client.CoreV1().Endpoints(Namespace).Create(ctx, want, metav1.CreateOptions{FieldManager: "cluster-dns"})
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("endpoints %s: cache lags behind", key)
+		}
+		return err
+	case err != nil:
+		return err
+	}
+	if apiequality.Semantic.DeepEqual(have.Labels, want.Labels) && apiequality.Semantic.DeepEqual(have.Subsets, want.Subsets) {
+		return nil
+	}
+	upd := have.DeepCopy()
+	upd.Labels, upd.Subsets = want.Labels, want.Subsets
+	_, err = c.client.CoreV1().Endpoints(Namespace).Update(ctx, upd, metav1.UpdateOptions{FieldManager: "cluster-dns"})
+	return err
+}
+
+// desiredEndpoints is the slice as one subset: ready gateways in addresses,
+// the others in notReadyAddresses. skip-mirror keeps an EndpointSlice
+// mirroring controller from copying it back into a second slice.
+func desiredEndpoints(svc *corev1.Service, s *discoveryv1.EndpointSlice) *corev1.Endpoints {
+	ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: Name, Labels: map[string]string{
+		discoveryv1.LabelSkipMirror: "true",
+	}}}
+	for k, v := range svc.Labels {
+		ep.Labels[k] = v
+	}
+	var sub corev1.EndpointSubset
+	for _, e := range s.Endpoints {
+		a := corev1.EndpointAddress{IP: e.Addresses[0], NodeName: e.NodeName}
+		if e.Conditions.Ready != nil && *e.Conditions.Ready {
+			sub.Addresses = append(sub.Addresses, a)
+		} else {
+			sub.NotReadyAddresses = append(sub.NotReadyAddresses, a)
+		}
+	}
+	for _, p := range s.Ports {
+		sub.Ports = append(sub.Ports, corev1.EndpointPort{Name: *p.Name, Port: *p.Port, Protocol: *p.Protocol})
+	}
+	if len(sub.Addresses)+len(sub.NotReadyAddresses) > 0 {
+		ep.Subsets = []corev1.EndpointSubset{sub}
+	}
+	return ep
 }
 
 func sliceEqual(a, b *discoveryv1.EndpointSlice) bool {

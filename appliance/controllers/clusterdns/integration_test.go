@@ -57,6 +57,23 @@ func render(s *discoveryv1.EndpointSlice) string {
 	return strings.Join(parts, " ")
 }
 
+// renderEP writes an Endpoints object as render writes a slice.
+func renderEP(ep *corev1.Endpoints) string {
+	var parts []string
+	for _, sub := range ep.Subsets {
+		for _, a := range sub.Addresses {
+			parts = append(parts, fmt.Sprintf("%s=%s(true)", *a.NodeName, a.IP))
+		}
+		for _, a := range sub.NotReadyAddresses {
+			parts = append(parts, fmt.Sprintf("%s=%s(false)", *a.NodeName, a.IP))
+		}
+		for _, p := range sub.Ports {
+			parts = append(parts, fmt.Sprintf("%s:%d/%s", p.Name, p.Port, p.Protocol))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // TestClusterDNSIntegration runs the controller against a real appliance
 // whose own copy is off, with one real and one simulated node.
 func TestClusterDNSIntegration(t *testing.T) {
@@ -103,6 +120,14 @@ func TestClusterDNSIntegration(t *testing.T) {
 			got := render(s)
 			return got == want, fmt.Sprintf("slice is %q, want %q", got, want)
 		})
+		simtest.Eventually(t, 30*time.Second, what+" (endpoints)", func() (bool, string) {
+			ep, err := c.Client.CoreV1().Endpoints(clusterdns.Namespace).Get(ctx, clusterdns.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			got := renderEP(ep)
+			return got == want, fmt.Sprintf("endpoints are %q, want %q", got, want)
+		})
 		return s
 	}
 	ready := fmt.Sprintf("dns-real=%s(true) dns:10053/UDP dns-tcp:10053/TCP", gw)
@@ -122,6 +147,10 @@ func TestClusterDNSIntegration(t *testing.T) {
 		}
 		if len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != svc.UID {
 			t.Errorf("slice owners %v, want the service %s", s.OwnerReferences, svc.UID)
+		}
+		// What Kubernetes' DNS debugging guide has users run.
+		if out := c.Kubectl(t, "get", "endpoints", "kube-dns", "-n", "kube-system"); !strings.Contains(out, gw.String()+":10053") {
+			t.Errorf("kubectl get endpoints kube-dns:\n%s\nwant %s:10053", out, gw)
 		}
 	})
 
