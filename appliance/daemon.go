@@ -342,7 +342,7 @@ func (a *Appliance) startAgent(ctx context.Context) error {
 		}
 	}()
 	if !cfg.DisableKubeProxy {
-		if err := a.startNodeProxy(ctx, client, ip, k.Gateway()); err != nil {
+		if err := a.startNodeProxy(ctx, client); err != nil {
 			return err
 		}
 	}

@@ -63,24 +63,18 @@ func (a *Appliance) startNodeDNS(ctx context.Context, client *rest.Config, gatew
 
 // startNodeProxy programs this node's service rules (netrules: kube-proxy's
 // iptables mode) in the node's network namespace, with the node's identity.
-// NodePorts answer on the node IP and on the pod network's gateway. It
+// NodePorts answer on every local address but loopback, as kube-proxy's
+// default: a second LAN or a VPN address (Tailscale, WireGuard) too. It
 // returns once the first rules are written; they stay when the appliance
 // stops, so services keep working across a restart.
-func (a *Appliance) startNodeProxy(ctx context.Context, client *rest.Config, nodeIP, gateway net.IP) error {
+func (a *Appliance) startNodeProxy(ctx context.Context, client *rest.Config) error {
 	cs, err := kubernetes.NewForConfig(client)
 	if err != nil {
 		return err
 	}
-	var ips []netip.Addr
-	for _, ip := range []net.IP{nodeIP, gateway} {
-		if addr, ok := netip.AddrFromSlice(ip.To4()); ok && !addr.IsLoopback() {
-			ips = append(ips, addr)
-		}
-	}
 	p, err := netrules.Start(ctx, netrules.Config{
 		Client:      cs,
 		NodeName:    a.cfg.NodeName,
-		NodeIPs:     ips,
 		ClusterCIDR: a.cfg.ClusterCIDR,
 		NetNS:       a.cfg.AgentNetNS,
 		Log:         a.log,

@@ -28,9 +28,11 @@ type Config struct {
 	// NodeName is this node's name: an endpoint is local when its nodeName
 	// is this (for the Local traffic policies); required.
 	NodeName string
-	// NodeIPs are the addresses NodePorts answer on. Only IPv4 ones are
-	// used; none means no NodePort is reachable on this node (ClusterIPs,
-	// external and load-balancer IPs still are).
+	// NodeIPs are the addresses NodePorts answer on (kube-proxy's
+	// --nodeport-addresses). Only IPv4 ones are used; none means every local
+	// address but loopback, as kube-proxy's default: a second LAN, a VPN
+	// address (Tailscale, WireGuard) and the pod gateway too. UDP NodePort
+	// flows are then not cleared from conntrack when endpoints go.
 	NodeIPs []netip.Addr
 	// ClusterCIDR is the pod CIDR of the whole cluster (10.42.0.0/16).
 	// ClusterIP traffic from outside it is masqueraded, as kube-proxy does

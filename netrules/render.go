@@ -29,7 +29,8 @@ type Snapshot struct {
 	// NodeName tells local endpoints (their nodeName) from others, for the
 	// Local traffic policies.
 	NodeName string
-	// NodeIPs are the addresses NodePorts answer on (IPv4 only).
+	// NodeIPs are the addresses NodePorts answer on (IPv4 only); none is
+	// every local address but loopback (kube-proxy's default).
 	NodeIPs []netip.Addr
 	// ClusterCIDR is the pod CIDR of the whole cluster; invalid means
 	// unknown (no masquerade of off-cluster ClusterIP traffic, no pod
@@ -120,6 +121,11 @@ type sliceData struct {
 	endpoints []endpoint // port unset
 }
 
+// localNodePorts matches every local destination but loopback: NodePorts
+// when no node IP is given, as kube-proxy's empty --nodeport-addresses
+// (NodePorts on 127.0.0.1 would need route_localnet).
+var localNodePorts = []string{"-m", "addrtype", "--dst-type", "LOCAL", "!", "-d", "127.0.0.0/8"}
+
 // renderer holds the state of one Render.
 type renderer struct {
 	s        Snapshot
@@ -176,9 +182,12 @@ func Render(s Snapshot) *Rules {
 	// NodePorts last: the jump takes everything sent to a node IP, and a
 	// load-balancer or external IP rule for the same address (ServiceLB
 	// hands out node IPs) must be looked at first.
+	const lastRule = `"kubernetes service nodeports; NOTE: this must be the last rule in this chain"`
+	if len(s.NodeIPs) == 0 {
+		svcs.rule(slices.Concat([]string{"-m", "comment", "--comment", lastRule}, localNodePorts, []string{"-j", chainNodePorts})...)
+	}
 	for _, ip := range r.nodeIPs {
-		svcs.rule("-m", "comment", "--comment", `"kubernetes service nodeports; NOTE: this must be the last rule in this chain"`,
-			"-d", ip, "-j", chainNodePorts)
+		svcs.rule("-m", "comment", "--comment", lastRule, "-d", ip, "-j", chainNodePorts)
 	}
 
 	out := &Rules{filter: filterChains, nat: r.natOrder, Skipped: r.skipped, udp: r.udp, ports: r.ports}
@@ -595,6 +604,10 @@ func (r *renderer) servicePort(svc *corev1.Service, ips serviceIPs, p *corev1.Se
 			r.nat[chainNodePorts].rule("-m", "comment", "--comment", name, "-m", proto, "-p", proto, "--dport", np, "-j", extChain)
 		}
 		if !hasExternal {
+			if len(r.s.NodeIPs) == 0 {
+				filterExt.rule(slices.Concat([]string{"-m", "comment", "--comment", externalComment}, localNodePorts,
+					[]string{"-m", proto, "-p", proto, "--dport", np, "-j", externalTarget})...)
+			}
 			for _, ip := range r.nodeIPs {
 				filterExt.rule("-m", "comment", "--comment", externalComment, "-m", proto, "-p", proto, "-d", ip, "--dport", np, "-j", externalTarget)
 			}

@@ -486,6 +486,21 @@ func TestRender(t *testing.T) {
 			},
 			notWant: []string{"2001:db8"},
 		},
+		{
+			name: "no node IP: NodePorts on every local address but loopback, as kube-proxy's default",
+			snap: func() Snapshot {
+				s := snapshot(testService("web", nodePort), testSlice("web", "web-1", 80, ep{ip: "10.42.0.2"}),
+					testService("idle", nodePort, func(s *corev1.Service) { s.Spec.Ports[0].NodePort = 30081 }))
+				s.NodeIPs = nil
+				return s
+			}(),
+			want: []string{
+				`-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS`,
+				"-A KUBE-NODEPORTS -m comment --comment ns/web:http -m tcp -p tcp --dport 30080 -j " + extChain("web"),
+				`-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns/idle:http has no endpoints" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -m tcp -p tcp --dport 30081 -j REJECT`,
+			},
+			notWant: []string{"-d 192.0.2.1"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Render(tc.snap)

@@ -136,6 +136,24 @@ func TestServicesAndDNS(t *testing.T) {
 		return len(podIPs) == 2, nil
 	})
 
+	// The node's LAN: a veth to a namespace of the test's own playing a
+	// machine on it (198.51.100.254), with the node's default route through
+	// it, as a real node has one. The node's LAN address is neither its
+	// InternalIP nor the pod gateway.
+	lan, _ := testcluster.NetNS(t)
+	for _, args := range [][]string{
+		{"-n", node, "link", "add", "uplink", "type", "veth", "peer", "name", "downlink", "netns", lan},
+		{"-n", node, "addr", "add", "198.51.100.1/24", "dev", "uplink"},
+		{"-n", node, "link", "set", "uplink", "up"},
+		{"-n", lan, "addr", "add", "198.51.100.254/24", "dev", "downlink"},
+		{"-n", lan, "link", "set", "downlink", "up"},
+		{"-n", node, "route", "add", "default", "via", "198.51.100.254"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+
 	inPod := func(args ...string) (string, error) {
 		out, stderr, err := c.TryKubectl(t, nil, append([]string{"exec", "client", "--"}, args...)...)
 		return out + stderr, err
@@ -201,13 +219,14 @@ func TestServicesAndDNS(t *testing.T) {
 		})
 	})
 
-	t.Run("NodePort on the node", func(t *testing.T) {
+	t.Run("NodePort on the node and from the LAN", func(t *testing.T) {
 		port := svc.Spec.Ports[0].NodePort
-		gw := "10.42.0.1"
-		pollUntil(t, 30*time.Second, fmt.Sprintf("node port %d answers on the node", port), func() (bool, error) {
-			out, err := httpGet(node, fmt.Sprintf("http://%s:%d/", gw, port))
-			return err == nil && strings.HasPrefix(out, "served-by-web-"), fmt.Errorf("%v: %s", err, out)
-		})
+		for _, from := range []struct{ netns, addr string }{{node, "10.42.0.1"}, {lan, "198.51.100.1"}} {
+			pollUntil(t, 30*time.Second, fmt.Sprintf("node port %d answers at %s from %s", port, from.addr, from.netns), func() (bool, error) {
+				out, err := httpGet(from.netns, fmt.Sprintf("http://%s:%d/", from.addr, port))
+				return err == nil && strings.HasPrefix(out, "served-by-web-"), fmt.Errorf("%v: %s", err, out)
+			})
+		}
 	})
 
 	t.Run("names outside the cluster are forwarded", func(t *testing.T) {
@@ -222,22 +241,8 @@ func TestServicesAndDNS(t *testing.T) {
 	})
 
 	t.Run("a service without endpoints refuses at once", func(t *testing.T) {
-		// A real node has a default route, so traffic to a ClusterIP nobody
-		// serves is forwarded and meets the REJECT rule. The test node gets
-		// one over a veth to a namespace of the test's own with no routes.
-		outside, _ := testcluster.NetNS(t)
-		for _, args := range [][]string{
-			{"-n", node, "link", "add", "uplink", "type", "veth", "peer", "name", "downlink", "netns", outside},
-			{"-n", node, "addr", "add", "198.51.100.1/24", "dev", "uplink"},
-			{"-n", node, "link", "set", "uplink", "up"},
-			{"-n", outside, "addr", "add", "198.51.100.254/24", "dev", "downlink"},
-			{"-n", outside, "link", "set", "downlink", "up"},
-			{"-n", node, "route", "add", "default", "via", "198.51.100.254"},
-		} {
-			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-				t.Fatalf("ip %v: %v\n%s", args, err, out)
-			}
-		}
+		// Traffic to a ClusterIP nobody serves follows the default route
+		// and meets the REJECT rule on its way.
 		empty, err := c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: "nobody"},
 			Spec: corev1.ServiceSpec{
