@@ -80,7 +80,7 @@ type Config struct {
 	ImageGCHighThreshold int
 	ImageGCLowThreshold  int
 	// AgentNetNS builds the pod network inside this network namespace instead
-	// of the host's (tests, nested setups).
+	// of the host's, and runs hostNetwork pods there (tests, nested setups).
 	AgentNetNS string
 	// DisableClusterDNS runs no cluster DNS: no kube-dns Service, no resolver
 	// on the node (k3s: --disable coredns).
@@ -155,7 +155,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.EvictionHard, "eviction-hard", c.EvictionHard, "hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10% (the defaults)")
 	fs.IntVar(&c.ImageGCHighThreshold, "image-gc-high-threshold", c.ImageGCHighThreshold, "percent of disk used above which unused images are removed (100 turns image garbage collection off)")
 	fs.IntVar(&c.ImageGCLowThreshold, "image-gc-low-threshold", c.ImageGCLowThreshold, "percent of disk used that image garbage collection frees down to")
-	fs.StringVar(&c.AgentNetNS, "agent-netns", c.AgentNetNS, "build the pod network inside this network namespace (path) instead of the host's")
+	fs.StringVar(&c.AgentNetNS, "agent-netns", c.AgentNetNS, "build the pod network, and run hostNetwork pods, inside this network namespace (path) instead of the host's")
 	fs.BoolVar(&c.DisableClusterDNS, "disable-cluster-dns", c.DisableClusterDNS, "run no cluster DNS (no kube-dns service, no resolver on this node)")
 	fs.BoolVar(&c.DisableKubeProxy, "disable-kube-proxy", c.DisableKubeProxy, "program no service rules (iptables) on this node")
 	fs.StringVar(&c.ResolvConf, "resolv-conf", c.ResolvConf, "file whose nameservers the cluster DNS forwards other names to (default /etc/resolv.conf)")

@@ -307,7 +307,7 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod, netns, pod
 	}
 	if pod.Spec.HostNetwork {
 		// The node's network and its name: host network and UTS namespaces.
-		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostNamespace(specs.UTSNamespace),
+		opts = append(opts, k.nodeNetwork(), oci.WithHostNamespace(specs.UTSNamespace),
 			oci.WithHostHostsFile, oci.WithHostResolvconf)
 	} else {
 		opts = append(opts, oci.WithHostname(hostname))

@@ -67,7 +67,7 @@ type Config struct {
 	ClusterDNS    []net.IP
 	ClusterDomain string
 	// NodeNetNS, when set, is the network namespace the pod network is built in
-	// (tests); empty means the process's own.
+	// and hostNetwork pods run in (tests); empty means the process's own.
 	NodeNetNS string
 
 	// Port is the kubelet endpoint's port (10250); 0 picks a free one.

@@ -326,10 +326,10 @@ func podIPOf(pod *corev1.Pod, k *Kubelet) string {
 	return k.cfg.NodeIP.String()
 }
 
-// dialer reaches pod IPs from the node's network namespace (host-network pods
-// from the process's own).
+// dialer reaches pod IPs, and host-network pods, from the node's network
+// namespace.
 func (k *Kubelet) dialer(pod *corev1.Pod) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if pod.Spec.HostNetwork || k.net == nil {
+	if k.net == nil {
 		return (&net.Dialer{}).DialContext
 	}
 	return k.net.DialContext

@@ -55,7 +55,7 @@ func (k *Kubelet) containerSpec(ctx context.Context, pod *corev1.Pod, c *corev1.
 
 	pid := sb.pid
 	if pod.Spec.HostNetwork {
-		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+		opts = append(opts, k.nodeNetwork())
 	} else {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.labels[labelNetNS]}))
 	}
@@ -551,4 +551,14 @@ func sortedKeys(m map[string]string) []string {
 func withoutHostname(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 	s.Hostname = ""
 	return nil
+}
+
+// nodeNetwork puts a hostNetwork pod in the node's network namespace: the
+// host's, or the one the pod network is built in (NodeNetNS, --agent-netns),
+// where the node's service rules and cluster DNS are.
+func (k *Kubelet) nodeNetwork() oci.SpecOpts {
+	if k.cfg.NodeNetNS == "" {
+		return oci.WithHostNamespace(specs.NetworkNamespace)
+	}
+	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: k.cfg.NodeNetNS})
 }

@@ -185,7 +185,7 @@ func (s *streams) PortForward(ctx context.Context, namespace, name string, uid t
 	var conn net.Conn
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
 	if pod.Spec.HostNetwork {
-		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		conn, err = network.DialInNetNS(ctx, s.k.cfg.NodeNetNS, "tcp", addr)
 	} else {
 		conn, err = network.DialInNetNS(ctx, filepath.Join(s.k.cfg.RunDir, "netns", string(pod.UID)), "tcp", addr)
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // TestHostNetworkAndTCPProbe: a hostNetwork pod shares the node's network
-// namespace (its IP is the node's, its hostname the machine's), and a pod whose
+// namespace (its IP is the node's, its hostname the machine's, the pod
+// bridge is among its links), and a pod whose
 // tcpSocket readiness probe targets a port nobody listens on never gets Ready
 // while one whose port answers does.
 func TestHostNetworkAndTCPProbe(t *testing.T) {
@@ -39,6 +40,11 @@ func TestHostNetworkAndTCPProbe(t *testing.T) {
 	p := waitPod(t, c, ns, "hostnet", "Running", running)
 	if p.Status.PodIP != p.Status.HostIP {
 		t.Fatalf("hostNetwork pod IP %s, want the node's %s", p.Status.PodIP, p.Status.HostIP)
+	}
+	// The node's network is the one the pod network is built in (the
+	// test's namespace, --agent-netns): its bridge is there.
+	if out := c.Kubectl(t, "exec", "hostnet", "--", "cat", "/proc/net/dev"); !strings.Contains(out, "appliance0") {
+		t.Fatalf("hostNetwork pod does not see the node's bridge appliance0:\n%s", out)
 	}
 	want, _ := os.Hostname()
 	if got := strings.TrimSpace(c.Kubectl(t, "exec", "hostnet", "--", "hostname")); got != want {

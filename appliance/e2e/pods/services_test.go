@@ -113,10 +113,19 @@ func TestServicesAndDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := busyboxPod("client", "sleep", "3600")
-	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, client, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	// A hostNetwork pod that still wants cluster names (an ingress
+	// controller's setting): its queries leave from the node itself (the
+	// test's node namespace).
+	hostClient := busyboxPod("hostclient", "sleep", "3600")
+	hostClient.Spec.HostNetwork = true
+	hostClient.Spec.DNSPolicy = corev1.DNSClusterFirstWithHostNet
+	for _, p := range []*corev1.Pod{client, hostClient} {
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitPod(t, c, ns, "client", "Running", running)
+	waitPod(t, c, ns, "hostclient", "Running", running)
 
 	// Both replicas ready behind the Service.
 	var podIPs []string
@@ -180,6 +189,13 @@ func TestServicesAndDNS(t *testing.T) {
 		if !strings.Contains(out, "web.default.svc.cluster.local") {
 			t.Errorf("nslookup web:\n%s\nwant the full name web.default.svc.cluster.local", out)
 		}
+	})
+
+	t.Run("from a hostNetwork pod too (ClusterFirstWithHostNet)", func(t *testing.T) {
+		pollUntil(t, 30*time.Second, "nslookup web from the hostNetwork pod", func() (bool, error) {
+			out, stderr, _ := c.TryKubectl(t, nil, "exec", "hostclient", "--", "nslookup", "web.default.svc.cluster.local")
+			return strings.Contains(out, svc.Spec.ClusterIP), fmt.Errorf("%s%s", out, stderr)
+		})
 	})
 
 	t.Run("headless name resolves to the pods", func(t *testing.T) {
