@@ -341,13 +341,18 @@ func (a *Appliance) startAgent(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	// The node's service rules and DNS share one client, as the node.
+	cs, err := kubernetes.NewForConfig(client)
+	if err != nil {
+		return err
+	}
 	if !cfg.DisableKubeProxy {
-		if err := a.startNodeProxy(ctx, client); err != nil {
+		if err := a.startNodeProxy(ctx, cs); err != nil {
 			return err
 		}
 	}
 	if !cfg.DisableClusterDNS {
-		if err := a.startNodeDNS(ctx, client, k.Gateway()); err != nil {
+		if err := a.startNodeDNS(ctx, cs, k.Gateway()); err != nil {
 			return err
 		}
 	}

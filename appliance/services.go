@@ -7,7 +7,6 @@ import (
 	"net/netip"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/appliance/appliance/appliance/controllers/clusterdns"
 	"github.com/appliance/appliance/dns"
@@ -19,11 +18,7 @@ import (
 // network namespace; the kube-dns Service's EndpointSlice (package clusterdns)
 // points there, so the pods' nameserver 10.43.0.10 reaches it through the
 // service rules. It returns once the resolver answers cluster names.
-func (a *Appliance) startNodeDNS(ctx context.Context, client *rest.Config, gateway net.IP) error {
-	cs, err := kubernetes.NewForConfig(client)
-	if err != nil {
-		return err
-	}
+func (a *Appliance) startNodeDNS(ctx context.Context, cs kubernetes.Interface, gateway net.IP) error {
 	gw, ok := netip.AddrFromSlice(gateway.To4())
 	if !ok {
 		return fmt.Errorf("cluster DNS: no IPv4 gateway on the pod network (%v)", gateway)
@@ -67,11 +62,7 @@ func (a *Appliance) startNodeDNS(ctx context.Context, client *rest.Config, gatew
 // default: a second LAN or a VPN address (Tailscale, WireGuard) too. It
 // returns once the first rules are written; they stay when the appliance
 // stops, so services keep working across a restart.
-func (a *Appliance) startNodeProxy(ctx context.Context, client *rest.Config) error {
-	cs, err := kubernetes.NewForConfig(client)
-	if err != nil {
-		return err
-	}
+func (a *Appliance) startNodeProxy(ctx context.Context, cs kubernetes.Interface) error {
 	p, err := netrules.Start(ctx, netrules.Config{
 		Client:      cs,
 		NodeName:    a.cfg.NodeName,

@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"fmt"
+	"github.com/appliance/appliance/internal/testlog"
 	"net"
 	"os"
 	"path/filepath"
@@ -157,7 +158,7 @@ func startServer(t testing.TB, cfg Config) *Server {
 		cfg.UpstreamTimeout = time.Second
 	}
 	if cfg.Log == nil {
-		cfg.Log = testLogger(t)
+		cfg.Log = testlog.Warnings(t)
 	}
 	s, err := Start(context.Background(), cfg)
 	if err != nil {

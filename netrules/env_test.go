@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -290,11 +289,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, f func() error
 func iptablesSave(t testing.TB, ns netnsRef) string {
 	t.Helper()
 	return run(t, "ip", "netns", "exec", ns.name, "iptables-save")
-}
-
-// testLogger logs warnings and errors into the test's log.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 type testWriter struct{ t testing.TB }

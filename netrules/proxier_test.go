@@ -3,6 +3,7 @@ package netrules_test
 import (
 	"context"
 	"fmt"
+	"github.com/appliance/appliance/internal/testlog"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -115,7 +116,7 @@ func TestProxier(t *testing.T) {
 	cfg := netrules.Config{
 		Client: c.Client, NodeName: testNode, NodeIPs: []netip.Addr{netip.MustParseAddr(nodeIP)},
 		ClusterCIDR: netip.MustParsePrefix("10.42.0.0/16"), NetNS: tp.node.path,
-		MinSyncPeriod: 100 * time.Millisecond, SyncPeriod: 5 * time.Second, Log: testLogger(t),
+		MinSyncPeriod: 100 * time.Millisecond, SyncPeriod: 5 * time.Second, Log: testlog.Warnings(t),
 	}
 	p := startProxier(t, cfg)
 	if tp.brNetfilter {
@@ -398,7 +399,7 @@ func TestSyncFailureKeepsRules(t *testing.T) {
 	node := newNetNS(t, "node")
 	c := testcluster.Start(t, testcluster.APIOnly)
 	p := startProxier(t, netrules.Config{Client: c.Client, NodeName: testNode, NetNS: node.path,
-		MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: 300 * time.Millisecond, Log: testLogger(t)})
+		MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: 300 * time.Millisecond, Log: testlog.Warnings(t)})
 	a := newAPI(t, c.Client, "nr-fail")
 	a.service("one")
 	a.endpoints("one", corev1.ProtocolTCP, backend{pod: "a"})

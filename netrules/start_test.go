@@ -2,6 +2,7 @@ package netrules
 
 import (
 	"context"
+	"github.com/appliance/appliance/internal/testlog"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // forever, and LastError says the same.
 func TestFirstWriteFailureIsReported(t *testing.T) {
 	p, err := Start(context.Background(), Config{Client: fake.NewClientset(), NodeName: testNode,
-		NetNS: "/nonexistent/netns", MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Hour, Log: testLogger(t)})
+		NetNS: "/nonexistent/netns", MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Hour, Log: testlog.Warnings(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/appliance/appliance/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
@@ -50,7 +51,7 @@ func Start(t testing.TB, mutate ...func(*appliance.Config)) *Cluster {
 	if os.Getenv("APPLIANCE_TEST_LOG") == "debug" {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(testlog.Writer{T: t}, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	app, err := appliance.Start(ctx, cfg, log)
@@ -238,13 +239,6 @@ func pruneKeptBinaries(dir, keep string) {
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // ProcessConfig says where a child `appliance server` keeps its state and where it

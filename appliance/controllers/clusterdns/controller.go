@@ -48,6 +48,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/appliance/appliance/appliance/controllers/controllerutil"
+	"github.com/appliance/appliance/appliance/simulate"
 )
 
 const (
@@ -57,8 +58,6 @@ const (
 	// ManagedBy is the endpointslice.kubernetes.io/managed-by value of the
 	// slice; the EndpointSlice controller leaves slices of other managers alone.
 	ManagedBy = "cluster-dns.appliance.dev"
-	// SimulatedLabel marks simulated nodes (package simulate): no resolver there.
-	SimulatedLabel = "appliance.dev/simulated"
 	// Port is the kube-dns Service's port, UDP and TCP.
 	Port = 53
 	// ListenPort is where every node's resolver listens on its gateway, UDP
@@ -158,8 +157,8 @@ func metaOf(obj any) (metav1.Object, error) {
 // nodeChanged: only what the slice shows (podCIDR, readiness, the simulated
 // label) matters; status heartbeats do not.
 func nodeChanged(old, cur *corev1.Node) bool {
-	return old.Spec.PodCIDR != cur.Spec.PodCIDR || nodeReady(old) != nodeReady(cur) ||
-		old.Labels[SimulatedLabel] != cur.Labels[SimulatedLabel]
+	return old.Spec.PodCIDR != cur.Spec.PodCIDR || controllerutil.NodeReady(old) != controllerutil.NodeReady(cur) ||
+		old.Labels[simulate.SimulatedLabel] != cur.Labels[simulate.SimulatedLabel]
 }
 
 // Run syncs until ctx ends.
@@ -336,10 +335,10 @@ func desiredSlice(svc *corev1.Service, nodes []*corev1.Node) *discoveryv1.Endpoi
 	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	for _, n := range nodes {
 		gw, ok := Gateway(n.Spec.PodCIDR)
-		if !ok || n.Labels[SimulatedLabel] == "true" || n.DeletionTimestamp != nil {
+		if !ok || n.Labels[simulate.SimulatedLabel] == "true" || n.DeletionTimestamp != nil {
 			continue
 		}
-		ready := nodeReady(n)
+		ready := controllerutil.NodeReady(n)
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{gw.String()},
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready), Serving: ptr.To(ready), Terminating: ptr.To(false)},
@@ -357,13 +356,4 @@ func Gateway(podCIDR string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return p.Masked().Addr().Next(), true
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/appliance/appliance/appliance/controllers/clusterdns"
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/servicetest"
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/simtest"
+	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
 
@@ -85,7 +86,7 @@ func TestClusterDNSIntegration(t *testing.T) {
 		t.Fatalf("kube-dns exists before the controller runs: %v", err)
 	}
 	simtest.CreateNode(t, c.Client, "dns-real", nil)
-	simtest.CreateNode(t, c.Client, "dns-sim", map[string]string{clusterdns.SimulatedLabel: "true"})
+	simtest.CreateNode(t, c.Client, "dns-sim", map[string]string{simulate.SimulatedLabel: "true"})
 	var podCIDR string
 	simtest.Eventually(t, 30*time.Second, "node IPAM gives dns-real a podCIDR", func() (bool, string) {
 		n, err := c.Client.CoreV1().Nodes().Get(ctx, "dns-real", metav1.GetOptions{})

@@ -37,13 +37,12 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/appliance/appliance/appliance/controllers/controllerutil"
+	"github.com/appliance/appliance/appliance/simulate"
 )
 
 const (
 	// Component is the event source shown by `kubectl describe`.
 	Component = "service-lb-controller"
-	// SimulatedLabel marks simulated nodes (package simulate).
-	SimulatedLabel = "appliance.dev/simulated"
 
 	key        = "all"
 	maxRetries = 15
@@ -134,7 +133,7 @@ func isLB(s *corev1.Service) bool {
 // nodeAddress is the address a node offers Services ([] when it offers none):
 // its first ExternalIP, else its first InternalIP, when it is Ready and real.
 func nodeAddress(n *corev1.Node) []string {
-	if n.Labels[SimulatedLabel] == "true" || n.DeletionTimestamp != nil || !nodeReady(n) {
+	if n.Labels[simulate.SimulatedLabel] == "true" || n.DeletionTimestamp != nil || !controllerutil.NodeReady(n) {
 		return nil
 	}
 	for _, t := range []corev1.NodeAddressType{corev1.NodeExternalIP, corev1.NodeInternalIP} {
@@ -145,15 +144,6 @@ func nodeAddress(n *corev1.Node) []string {
 		}
 	}
 	return nil
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // Assignment is what Assign decides for one Service.

@@ -17,6 +17,7 @@ import (
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/servicetest"
 	"github.com/appliance/appliance/appliance/controllers/controllerutil/simtest"
 	"github.com/appliance/appliance/appliance/controllers/servicelb"
+	"github.com/appliance/appliance/appliance/simulate"
 	"github.com/appliance/appliance/appliance/testcluster"
 )
 
@@ -63,7 +64,7 @@ func TestAssign(t *testing.T) {
 		node("a", "192.0.2.11", "", true, nil),
 		node("ext", "10.0.0.5", "198.51.100.7", true, nil),
 		node("down", "192.0.2.13", "", false, nil),
-		node("sim", "10.250.0.1", "", true, map[string]string{servicelb.SimulatedLabel: "true"}),
+		node("sim", "10.250.0.1", "", true, map[string]string{simulate.SimulatedLabel: "true"}),
 		node("noaddr", "", "", true, nil),
 	}
 	other := lb("other-class", 0, 80)

@@ -8,6 +8,7 @@ package servicetest
 
 import (
 	"context"
+	"github.com/appliance/appliance/internal/testlog"
 	"log/slog"
 	"strings"
 	"testing"
@@ -59,16 +60,7 @@ func StartController(t *testing.T, factory informers.SharedInformerFactory, ctl 
 }
 
 // Logger logs warnings and errors into the test's log.
-func Logger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func Logger(t *testing.T) *slog.Logger { return testlog.Warnings(t) }
 
 // Service is a Service with one port, http 80/TCP, to target, selecting
 // selector (nil: a Service without a selector).
