@@ -3,7 +3,7 @@ package dns
 import (
 	"context"
 	"fmt"
-	"github.com/appliance/appliance/internal/testlog"
+	"github.com/appliance/appliance/appliance/testcluster/testlog"
 	"net"
 	"os"
 	"path/filepath"

@@ -3,7 +3,7 @@ package netrules_test
 import (
 	"context"
 	"fmt"
-	"github.com/appliance/appliance/internal/testlog"
+	"github.com/appliance/appliance/appliance/testcluster/testlog"
 	"net/netip"
 	"regexp"
 	"strings"

@@ -2,7 +2,7 @@ package netrules
 
 import (
 	"context"
-	"github.com/appliance/appliance/internal/testlog"
+	"github.com/appliance/appliance/appliance/testcluster/testlog"
 	"strings"
 	"testing"
 	"time"

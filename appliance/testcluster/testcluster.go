@@ -10,7 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/appliance/appliance/internal/testlog"
+	"github.com/appliance/appliance/appliance/testcluster/testlog"
 	"io"
 	"log/slog"
 	"net"

@@ -8,7 +8,7 @@ package servicetest
 
 import (
 	"context"
-	"github.com/appliance/appliance/internal/testlog"
+	"github.com/appliance/appliance/appliance/testcluster/testlog"
 	"log/slog"
 	"strings"
 	"testing"
